@@ -1,0 +1,2 @@
+//! thinshadow: a one-thread RDP agent for Linux thin clients.
+pub mod screen;

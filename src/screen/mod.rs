@@ -1,0 +1,1 @@
+//! Screen sources, damage detection and encoding.
