@@ -1,1 +1,5 @@
-fn main() {}
+fn main() {
+    thinshadow::log::init_from_env();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    std::process::exit(thinshadow::cli::run(&args));
+}

@@ -1,0 +1,655 @@
+//! The event loop: one thread, one `mio::Poll`. It only moves bytes and dispatches;
+//! the protocol lives in `rdp`, the pixels in `screen`.
+//!
+//! Per turn: poll until the earliest deadline (handshake timeouts, the next screen scan,
+//! lingering closes; none at all while no client is connected), serve ready sockets,
+//! then encode a bounded amount of screen output for the one session.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+
+use crate::input::InputSink;
+use crate::net::{Identity, ReadStatus, Transport};
+use crate::rdp::{ConnError, Connection, EndReason, Event, Settings};
+use crate::screen::{BitmapEncoder, Damage, Rect, Source};
+use crate::{debug, error, info, warn};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const SIGNALS: Token = Token(2);
+const FIRST_CLIENT: usize = 16;
+
+/// Screen output encoded per loop turn before input and control get their turn again.
+const ENCODE_BUDGET: usize = 256 * 1024;
+/// How long a closing connection may take to deliver its last PDUs.
+const LINGER: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub listen: SocketAddr,
+    pub user: String,
+    pub password: String,
+    /// A connection that has not reached the active session by then is dropped.
+    pub handshake_timeout: Duration,
+    /// Screen scan interval while a session is active.
+    pub frame_interval: Duration,
+    /// Connections still in the handshake at once; more are closed before TLS.
+    pub max_handshakes: usize,
+}
+
+impl AgentConfig {
+    pub fn new(listen: SocketAddr, user: &str, password: &str) -> Self {
+        AgentConfig {
+            listen,
+            user: user.to_owned(),
+            password: password.to_owned(),
+            handshake_timeout: Duration::from_secs(15),
+            frame_interval: Duration::from_millis(33),
+            max_handshakes: 8,
+        }
+    }
+}
+
+/// Stops a running agent from another thread (tests) or a signal handler path.
+#[derive(Clone)]
+pub struct StopHandle {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+struct Client {
+    transport: Transport,
+    rdp: Connection,
+    peer: SocketAddr,
+    handshake_deadline: Option<Instant>,
+    /// Set when the connection is ending: flush until this instant, then drop.
+    closing: Option<Instant>,
+    started: Option<Instant>,
+}
+
+/// Screen state of the one session.
+struct Screen {
+    source: Box<dyn Source>,
+    size: (u16, u16),
+    damage: Option<Damage>,
+    encoder: BitmapEncoder,
+    queue: VecDeque<Rect>,
+    next_scan: Option<Instant>,
+    suppressed: bool,
+    max_request_size: usize,
+    source_failing: bool,
+}
+
+pub struct Agent {
+    poll: Poll,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    public_key: Vec<u8>,
+    config: AgentConfig,
+    screen: Screen,
+    sink: Box<dyn InputSink>,
+    clients: HashMap<Token, Client>,
+    /// Sockets whose read budget ran out: served again next turn without waiting.
+    unread: HashSet<Token>,
+    session: Option<Token>,
+    next_token: usize,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    signals: Option<SignalFd>,
+}
+
+impl Agent {
+    pub fn new(
+        config: AgentConfig,
+        identity: &Identity,
+        mut source: Box<dyn Source>,
+        sink: Box<dyn InputSink>,
+    ) -> io::Result<Agent> {
+        let size = {
+            let frame = source
+                .frame()
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            (frame.width, frame.height)
+        };
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.listen)?;
+        let local_addr = listener.local_addr()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let tls = identity
+            .server_config()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        info!("listening on {local_addr}, screen {}", source.describe());
+        Ok(Agent {
+            poll,
+            listener,
+            local_addr,
+            tls,
+            public_key: identity.public_key.clone(),
+            config,
+            screen: Screen {
+                source,
+                size,
+                damage: None,
+                encoder: BitmapEncoder::new(),
+                queue: VecDeque::new(),
+                next_scan: None,
+                suppressed: false,
+                max_request_size: usize::MAX,
+                source_failing: false,
+            },
+            sink,
+            clients: HashMap::new(),
+            unread: HashSet::new(),
+            session: None,
+            next_token: FIRST_CLIENT,
+            stop: Arc::new(AtomicBool::new(false)),
+            waker,
+            signals: None,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            flag: Arc::clone(&self.stop),
+            waker: Arc::clone(&self.waker),
+        }
+    }
+
+    /// Serves SIGTERM/SIGINT (stop) and SIGHUP from a signalfd; the signals must already
+    /// be blocked in every thread.
+    pub fn watch_signals(&mut self, signals: SignalFd) -> io::Result<()> {
+        self.poll.registry().register(
+            &mut SourceFd(&signals.as_raw_fd()),
+            SIGNALS,
+            Interest::READABLE,
+        )?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(64);
+        loop {
+            let timeout = self
+                .next_deadline()
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => {}
+                    SIGNALS => self.read_signals(),
+                    token => self.serve(token),
+                }
+            }
+            for token in std::mem::take(&mut self.unread) {
+                self.serve(token);
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                self.shut_down();
+                return Ok(());
+            }
+            let now = Instant::now();
+            self.expire(now);
+            self.screen_turn(now);
+            self.reap(now);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let now = Instant::now();
+        if !self.unread.is_empty() {
+            return Some(now);
+        }
+        let mut earliest: Option<Instant> = None;
+        let mut consider = |at: Option<Instant>| {
+            if let Some(at) = at {
+                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+            }
+        };
+        for client in self.clients.values() {
+            consider(client.handshake_deadline);
+            consider(client.closing);
+        }
+        if let Some(client) = self.session.and_then(|t| self.clients.get(&t))
+            && client.rdp.is_active()
+            && !self.screen.suppressed
+        {
+            if !self.screen.queue.is_empty() && !client.transport.has_pending_output() {
+                consider(Some(now));
+            } else if self.screen.queue.is_empty() {
+                consider(self.screen.next_scan);
+            }
+        }
+        earliest
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            let (socket, peer) = match self.listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and try again on the next event.
+                    warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            let handshaking = self
+                .clients
+                .values()
+                .filter(|c| c.started.is_none() && c.closing.is_none())
+                .count();
+            if handshaking >= self.config.max_handshakes {
+                warn!("{peer}: closed before tls: {handshaking} handshakes already in progress");
+                drop(socket);
+                continue;
+            }
+            let _ = socket.set_nodelay(true);
+            let token = Token(self.next_token);
+            self.next_token = self.next_token.wrapping_add(1).max(FIRST_CLIENT);
+            let mut transport = Transport::new(socket);
+            if let Err(e) = self.poll.registry().register(
+                transport.socket(),
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                warn!("{peer}: cannot register the connection: {e}");
+                continue;
+            }
+            let settings = Settings {
+                user: self.config.user.clone(),
+                password: self.config.password.clone(),
+                server_public_key: self.public_key.clone(),
+                width: self.screen.size.0,
+                height: self.screen.size.1,
+            };
+            info!("{peer}: connected");
+            self.clients.insert(
+                token,
+                Client {
+                    transport,
+                    rdp: Connection::new(settings),
+                    peer,
+                    handshake_deadline: Some(Instant::now() + self.config.handshake_timeout),
+                    closing: None,
+                    started: None,
+                },
+            );
+        }
+    }
+
+    fn read_signals(&mut self) {
+        let Some(signals) = self.signals.as_mut() else {
+            return;
+        };
+        while let Ok(Some(info)) = signals.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => {
+                    info!(
+                        "stopping on {}",
+                        Signal::try_from(info.ssi_signo as i32).map_or("signal", |s| s.as_str())
+                    );
+                    self.stop.store(true, Ordering::SeqCst);
+                }
+                Ok(other) => debug!("ignoring {}", other.as_str()),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Reads, feeds the protocol, handles its events, writes.
+    fn serve(&mut self, token: Token) {
+        let Some(client) = self.clients.get_mut(&token) else {
+            return;
+        };
+        let mut plaintext = Vec::new();
+        let status = match client.transport.read(&mut plaintext) {
+            Ok(status) => status,
+            Err(e) => {
+                if client.closing.is_none() {
+                    info!("{}: connection error: {e}", client.peer);
+                }
+                ReadStatus::Closed
+            }
+        };
+        if status == ReadStatus::More {
+            self.unread.insert(token);
+        }
+        let mut out = Vec::new();
+        let mut events = Vec::new();
+        if !plaintext.is_empty() && client.closing.is_none() {
+            match client.rdp.receive(&plaintext, &mut out, &mut events) {
+                Ok(()) => {}
+                Err(ConnError::AuthFailed(reason)) => {
+                    warn!("{}: login failed: {reason}", client.peer);
+                    client.closing = Some(Instant::now() + LINGER);
+                }
+                Err(e) => {
+                    info!("{}: closing: {e}", client.peer);
+                    client.closing = Some(Instant::now() + LINGER);
+                }
+            }
+        }
+        for event in events {
+            self.handle_event(token, event, &mut out);
+        }
+        let Some(client) = self.clients.get_mut(&token) else {
+            return;
+        };
+        if let Err(e) = client
+            .transport
+            .queue(&out)
+            .and_then(|()| client.transport.flush())
+        {
+            debug!("{}: write failed: {e}", client.peer);
+            client.closing = Some(Instant::now());
+        }
+        if status == ReadStatus::Closed && client.closing.is_none() {
+            info!("{}: client closed the connection", client.peer);
+            client.closing = Some(Instant::now());
+        }
+    }
+
+    fn handle_event(&mut self, token: Token, event: Event, out: &mut Vec<u8>) {
+        let Some(client) = self.clients.get_mut(&token) else {
+            return;
+        };
+        match event {
+            Event::UpgradeToTls => {
+                // The negotiation response goes in the clear, then everything is TLS.
+                let leftover = client.rdp.take_leftover();
+                let result = client
+                    .transport
+                    .queue(out)
+                    .and_then(|()| client.transport.flush())
+                    .and_then(|()| client.transport.start_tls(Arc::clone(&self.tls), &leftover));
+                out.clear();
+                if let Err(e) = result {
+                    info!("{}: tls failed: {e}", client.peer);
+                    client.closing = Some(Instant::now());
+                }
+            }
+            Event::Authenticated { user } => info!("{}: login ok as {user}", client.peer),
+            Event::Accepted {
+                width,
+                height,
+                reactivation,
+                max_request_size,
+            } => {
+                client.handshake_deadline = None;
+                if self.session.is_some_and(|s| s != token) {
+                    warn!("{}: refused: another session is active", client.peer);
+                    client.rdp.end(EndReason::Denied, out);
+                    client.closing = Some(Instant::now() + LINGER);
+                    return;
+                }
+                if !reactivation {
+                    info!("{}: session started at {width}x{height}", client.peer);
+                    client.started = Some(Instant::now());
+                    self.session = Some(token);
+                }
+                self.screen.start(width, height, max_request_size);
+                self.sink.set_screen_size(width, height);
+            }
+            Event::Input(input) => {
+                if self.session == Some(token) {
+                    self.sink.handle(input);
+                }
+            }
+            Event::SuppressOutput(suppress) => {
+                debug!("{}: suppress output {suppress}", client.peer);
+                self.screen.suppressed = suppress;
+                if !suppress && let Some(damage) = self.screen.damage.as_mut() {
+                    damage.invalidate_all();
+                }
+            }
+            Event::Refresh {
+                left,
+                top,
+                right,
+                bottom,
+            } => {
+                if let Some(damage) = self.screen.damage.as_mut() {
+                    damage.invalidate(Rect {
+                        x: left,
+                        y: top,
+                        w: right.saturating_sub(left).saturating_add(1),
+                        h: bottom.saturating_sub(top).saturating_add(1),
+                    });
+                }
+            }
+            Event::ClientClosed => {
+                info!("{}: client disconnected", client.peer);
+                client.closing = Some(Instant::now() + LINGER);
+            }
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        for client in self.clients.values_mut() {
+            if client.closing.is_none() && client.handshake_deadline.is_some_and(|d| now >= d) {
+                warn!("{}: handshake timed out", client.peer);
+                client.closing = Some(now);
+            }
+        }
+    }
+
+    /// Scans and encodes for the session within this turn's budget.
+    fn screen_turn(&mut self, now: Instant) {
+        let Some(token) = self.session else { return };
+        let Some(client) = self.clients.get_mut(&token) else {
+            return;
+        };
+        if !client.rdp.is_active() || client.closing.is_some() || self.screen.suppressed {
+            return;
+        }
+        let mut out = Vec::new();
+        match self
+            .screen
+            .produce(now, self.config.frame_interval, &client.transport, &mut out)
+        {
+            Ok(Produced::Output) => {}
+            Ok(Produced::Resized(width, height)) => {
+                info!(
+                    "{}: screen is now {width}x{height}, reactivating",
+                    client.peer
+                );
+                if let Err(e) = client.rdp.resize(width, height, &mut out) {
+                    warn!("{}: resize failed: {e}", client.peer);
+                    client.closing = Some(now);
+                }
+            }
+            Err(e) => {
+                if !self.screen.source_failing {
+                    error!("screen source failed: {e}");
+                }
+                self.screen.source_failing = true;
+            }
+        }
+        if let Err(e) = client
+            .transport
+            .queue(&out)
+            .and_then(|()| client.transport.flush())
+        {
+            debug!("{}: write failed: {e}", client.peer);
+            client.closing = Some(now);
+        }
+    }
+
+    /// Drops connections that are done closing.
+    fn reap(&mut self, now: Instant) {
+        let done: Vec<Token> = self
+            .clients
+            .iter_mut()
+            .filter_map(|(token, client)| {
+                let deadline = client.closing?;
+                let _ = client.transport.flush();
+                (!client.transport.has_pending_output()
+                    || now >= deadline
+                    || client.transport.peer_closed())
+                .then_some(*token)
+            })
+            .collect();
+        for token in done {
+            self.drop_client(token);
+        }
+    }
+
+    fn drop_client(&mut self, token: Token) {
+        let Some(mut client) = self.clients.remove(&token) else {
+            return;
+        };
+        self.unread.remove(&token);
+        client.transport.send_close_notify();
+        let _ = client.transport.flush();
+        client.transport.shutdown();
+        let _ = self.poll.registry().deregister(client.transport.socket());
+        if self.session == Some(token) {
+            self.session = None;
+            self.sink.release_all();
+            self.screen.stop();
+            let secs = client.started.map_or(0, |s| s.elapsed().as_secs());
+            info!("{}: session ended after {secs} s", client.peer);
+        }
+    }
+
+    /// Tells every client why it is dropped and gives the output a bounded time to leave.
+    fn shut_down(&mut self) {
+        let now = Instant::now();
+        for client in self.clients.values_mut() {
+            let mut out = Vec::new();
+            client.rdp.end(EndReason::Shutdown, &mut out);
+            let _ = client.transport.queue(&out);
+            client.transport.send_close_notify();
+            let _ = client.transport.flush();
+            client.closing = Some(now + LINGER);
+        }
+        let mut events = Events::with_capacity(16);
+        while self
+            .clients
+            .values()
+            .any(|c| c.transport.has_pending_output())
+            && Instant::now() < now + LINGER
+        {
+            let _ = self.poll.poll(&mut events, Some(Duration::from_millis(50)));
+            for client in self.clients.values_mut() {
+                let _ = client.transport.flush();
+            }
+        }
+        let tokens: Vec<Token> = self.clients.keys().copied().collect();
+        for token in tokens {
+            self.drop_client(token);
+        }
+        info!("stopped");
+    }
+}
+
+enum Produced {
+    Output,
+    Resized(u16, u16),
+}
+
+impl Screen {
+    fn start(&mut self, width: u16, height: u16, max_request_size: u32) {
+        self.size = (width, height);
+        self.damage = Some(Damage::new(width, height));
+        self.queue.clear();
+        self.next_scan = Some(Instant::now());
+        self.suppressed = false;
+        self.max_request_size = max_request_size as usize;
+    }
+
+    fn stop(&mut self) {
+        self.damage = None;
+        self.queue.clear();
+        self.next_scan = None;
+    }
+
+    /// Scans when due (and the last scan's rectangles are all sent), then encodes while
+    /// the socket keeps up and the turn's budget lasts.
+    fn produce(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+        transport: &Transport,
+        out: &mut Vec<u8>,
+    ) -> Result<Produced, crate::screen::SourceError> {
+        let Some(damage) = self.damage.as_mut() else {
+            return Ok(Produced::Output);
+        };
+        let scan_due = self.queue.is_empty() && self.next_scan.is_some_and(|at| now >= at);
+        if !scan_due && (self.queue.is_empty() || transport.has_pending_output()) {
+            return Ok(Produced::Output);
+        }
+        let frame = self.source.frame()?;
+        self.source_failing = false;
+        if (frame.width, frame.height) != self.size {
+            let size = (frame.width, frame.height);
+            self.size = size;
+            // Damage restarts when the reactivated session is accepted.
+            self.damage = None;
+            self.queue.clear();
+            return Ok(Produced::Resized(size.0, size.1));
+        }
+        if scan_due {
+            let mut rects = Vec::new();
+            damage.scan(&frame, &mut rects);
+            self.queue.extend(rects);
+            self.next_scan = Some(now + interval);
+        }
+        if transport.has_pending_output() {
+            return Ok(Produced::Output);
+        }
+        while out.len() < ENCODE_BUDGET {
+            let Some(rect) = self.queue.pop_front() else {
+                break;
+            };
+            let start = out.len();
+            if let Err(e) = self.encoder.encode(&frame, rect, out) {
+                warn!("encoding {rect:?} failed: {e}");
+                out.truncate(start);
+                continue;
+            }
+            if out.len() - start > self.max_request_size {
+                warn!(
+                    "an update of {} bytes is over the client's limit of {}",
+                    out.len() - start,
+                    self.max_request_size
+                );
+            }
+        }
+        Ok(Produced::Output)
+    }
+}

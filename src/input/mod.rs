@@ -1,0 +1,112 @@
+//! Admin input: the events the RDP session decodes, and the sink they are handed to.
+//!
+//! The uinput sink lives in its own issue; [`CountingSink`] logs and counts, and
+//! [`RecordingSink`] keeps events for tests.
+
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MouseButton {
+    Left,
+    Right,
+    Middle,
+    /// Back (MS-RDPBCGR "button 1" of the extended mouse event).
+    Extra1,
+    /// Forward ("button 2").
+    Extra2,
+}
+
+/// One input event from the admin's client, positions in desktop pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputEvent {
+    /// A set-1 scancode; `extended` is the E0 prefix, `extended1` the E1 prefix (Pause).
+    Key {
+        scancode: u8,
+        extended: bool,
+        extended1: bool,
+        pressed: bool,
+    },
+    /// A UTF-16 code unit typed by clients that send characters instead of scancodes.
+    Unicode {
+        code: u16,
+        pressed: bool,
+    },
+    /// Lock-key state of the client keyboard.
+    Sync {
+        scroll: bool,
+        num: bool,
+        caps: bool,
+        kana: bool,
+    },
+    MouseMove {
+        x: u16,
+        y: u16,
+    },
+    MouseButton {
+        button: MouseButton,
+        pressed: bool,
+        x: u16,
+        y: u16,
+    },
+    /// Wheel rotation in RDP units (120 per notch); positive is up / right.
+    Wheel {
+        vertical: bool,
+        delta: i16,
+    },
+}
+
+/// Where admin input goes. Implementations never block the event loop.
+pub trait InputSink {
+    fn handle(&mut self, event: InputEvent);
+    /// Releases every key and button still pressed (session ended, gate closed, exit).
+    fn release_all(&mut self);
+    /// Follows the screen size, for absolute pointer ranges.
+    fn set_screen_size(&mut self, _width: u16, _height: u16) {}
+}
+
+/// Counts events and logs a summary; the stand-in until the uinput sink exists.
+#[derive(Debug, Default)]
+pub struct CountingSink {
+    pub events: u64,
+}
+
+impl InputSink for CountingSink {
+    fn handle(&mut self, event: InputEvent) {
+        self.events += 1;
+        crate::debug!("input: {event:?}");
+    }
+
+    fn release_all(&mut self) {
+        if self.events > 0 {
+            crate::info!(
+                "input: {} events this session (no uinput sink yet)",
+                self.events
+            );
+        }
+        self.events = 0;
+    }
+}
+
+/// Keeps every event in a shared list, so a test on another thread can read them.
+#[derive(Clone, Debug, Default)]
+pub struct RecordingSink {
+    pub events: Arc<Mutex<Vec<InputEvent>>>,
+    pub releases: Arc<Mutex<u32>>,
+}
+
+impl InputSink for RecordingSink {
+    fn handle(&mut self, event: InputEvent) {
+        if let Ok(mut events) = self.events.lock() {
+            // Bounded: a test never needs more, and a flood must not grow memory.
+            if events.len() < 100_000 {
+                events.push(event);
+            }
+        }
+    }
+
+    fn release_all(&mut self) {
+        if let Ok(mut releases) = self.releases.lock() {
+            *releases += 1;
+        }
+    }
+}

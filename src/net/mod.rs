@@ -1,0 +1,7 @@
+//! Sockets and TLS: the only place bytes meet the network.
+
+pub mod tls;
+pub mod transport;
+
+pub use tls::Identity;
+pub use transport::{ReadStatus, Transport};

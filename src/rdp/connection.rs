@@ -1,0 +1,655 @@
+//! One RDP connection as a sans-IO state machine: plaintext bytes in, bytes and events out.
+//!
+//! The transport (TCP, then TLS once [`Event::UpgradeToTls`] is seen) lives in `net`; the
+//! screen output is written by the caller while [`Connection::is_active`]. Every byte a
+//! client sends passes through [`Connection::receive`], which never panics on bad input:
+//! it returns an error, and whatever it appended to `out` (a negotiation failure, a CredSSP
+//! error) is still sent before the caller closes.
+
+use core::mem;
+
+use ironrdp_acceptor::{Acceptor, AcceptorResult, AcceptorState, DesktopSize};
+use ironrdp_connector::Sequence as _;
+use ironrdp_core::{WriteBuf, decode};
+use ironrdp_pdu::input::fast_path::{
+    FastPathInput, FastPathInputEvent, KeyboardFlags as FpKeyboardFlags,
+};
+use ironrdp_pdu::input::mouse::PointerFlags;
+use ironrdp_pdu::input::mouse_x::PointerXFlags;
+use ironrdp_pdu::input::{InputEvent as PduInputEvent, InputEventPdu};
+use ironrdp_pdu::mcs::{DisconnectReason, McsMessage};
+use ironrdp_pdu::nego::SecurityProtocol;
+use ironrdp_pdu::rdp::headers::{ShareControlHeader, ShareControlPdu, ShareDataPdu};
+use ironrdp_pdu::x224::X224;
+use ironrdp_pdu::{Action, find_size};
+use ironrdp_svc::StaticChannelSet;
+
+use super::caps::{ClientLimits, server_capabilities};
+use super::credssp::{Credssp, CredsspError, Step, early_user_auth_result};
+use super::pdu::{self, Channels, EndReason};
+use crate::input::{InputEvent, MouseButton};
+
+/// Largest frame we buffer: a TPKT is at most 64 KiB, a fast-path PDU 32 KiB, and a
+/// CredSSP TsRequest from a real client a few KiB.
+pub const MAX_FRAME: usize = 64 * 1024;
+
+/// The account and keys a connection is checked against.
+#[derive(Clone)]
+pub struct Settings {
+    pub user: String,
+    pub password: String,
+    /// SubjectPublicKeyInfo key bits of our TLS certificate (CredSSP binds to it).
+    pub server_public_key: Vec<u8>,
+    pub width: u16,
+    pub height: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Send what is in `out` in the clear, then start TLS; [`Connection::take_leftover`]
+    /// holds any bytes that already belong to the TLS stream.
+    UpgradeToTls,
+    Authenticated {
+        user: String,
+    },
+    /// The session is live at this size; graphics may flow.
+    Accepted {
+        width: u16,
+        height: u16,
+        reactivation: bool,
+        max_request_size: u32,
+    },
+    Input(InputEvent),
+    /// `true`: the client is minimised and wants no graphics.
+    SuppressOutput(bool),
+    /// The client asks for this area again (inclusive bounds).
+    Refresh {
+        left: u16,
+        top: u16,
+        right: u16,
+        bottom: u16,
+    },
+    /// The client ended the session (disconnect ultimatum).
+    ClientClosed,
+}
+
+#[derive(Debug)]
+pub enum ConnError {
+    Protocol(String),
+    AuthFailed(String),
+    Oversized(usize),
+    Closed,
+}
+
+impl std::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnError::Protocol(reason) => write!(f, "protocol error: {reason}"),
+            ConnError::AuthFailed(reason) => write!(f, "authentication failed: {reason}"),
+            ConnError::Oversized(len) => {
+                write!(f, "frame of {len} bytes is over the {MAX_FRAME}-byte limit")
+            }
+            ConnError::Closed => write!(f, "connection already closed"),
+        }
+    }
+}
+
+enum Phase {
+    Accepting(Box<Acceptor>),
+    Credssp {
+        acceptor: Box<Acceptor>,
+        credssp: Box<Credssp>,
+        hybrid_ex: bool,
+    },
+    Active(Box<Acceptor>),
+    Closed,
+}
+
+pub struct Connection {
+    phase: Phase,
+    settings: Settings,
+    inbuf: Vec<u8>,
+    scratch: WriteBuf,
+    channels: Option<Channels>,
+    /// Set once the account was checked (NLA: after CredSSP; TLS: after Client Info).
+    authenticated: bool,
+    client_name: String,
+}
+
+impl Connection {
+    pub fn new(settings: Settings) -> Self {
+        let security =
+            SecurityProtocol::SSL | SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX;
+        let size = DesktopSize {
+            width: settings.width,
+            height: settings.height,
+        };
+        // No credentials in the acceptor: NLA runs through our own CredSSP driver, and for
+        // TLS we compare Client Info ourselves (case-insensitive user, constant-time password).
+        let acceptor = Acceptor::new(
+            security,
+            size,
+            server_capabilities(size.width, size.height),
+            None,
+        );
+        Connection {
+            phase: Phase::Accepting(Box::new(acceptor)),
+            settings,
+            inbuf: Vec::new(),
+            scratch: WriteBuf::new(),
+            channels: None,
+            authenticated: false,
+            client_name: String::new(),
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self.phase, Phase::Active(_))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Bytes received after the point of the TLS upgrade: they are TLS records.
+    pub fn take_leftover(&mut self) -> Vec<u8> {
+        mem::take(&mut self.inbuf)
+    }
+
+    /// Feeds plaintext from the client. Appends replies to `out` and what happened to `events`.
+    pub fn receive(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConnError> {
+        if self.is_closed() {
+            return Err(ConnError::Closed);
+        }
+        // Bounded by the transport's read budget; after processing at most one partial
+        // frame (under MAX_FRAME, checked by the framing) is left.
+        self.inbuf.extend_from_slice(data);
+        match self.process(out, events) {
+            Ok(()) => Ok(()),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn fail(&mut self, error: ConnError) -> Result<(), ConnError> {
+        self.phase = Phase::Closed;
+        self.inbuf = Vec::new();
+        Err(error)
+    }
+
+    /// Ends the session on purpose, telling the client why (when the MCS layer is up).
+    pub fn end(&mut self, reason: EndReason, out: &mut Vec<u8>) {
+        if let Some(channels) = self.channels {
+            pdu::set_error_info(channels, reason, out);
+            pdu::disconnect_ultimatum(out);
+        }
+        self.phase = Phase::Closed;
+    }
+
+    /// Follows a new screen size with a deactivation-reactivation sequence.
+    pub fn resize(&mut self, width: u16, height: u16, out: &mut Vec<u8>) -> Result<(), ConnError> {
+        self.settings.width = width;
+        self.settings.height = height;
+        let Phase::Active(acceptor) = mem::replace(&mut self.phase, Phase::Closed) else {
+            return Err(ConnError::Protocol(
+                "resize outside an active session".into(),
+            ));
+        };
+        let Some(channels) = self.channels else {
+            return Err(ConnError::Protocol(
+                "resize before channels were joined".into(),
+            ));
+        };
+        pdu::deactivate_all(channels, out);
+        let size = DesktopSize { width, height };
+        let acceptor =
+            Acceptor::new_deactivation_reactivation(*acceptor, StaticChannelSet::new(), size)
+                .map_err(|e| ConnError::Protocol(format!("reactivation: {e}")))?;
+        self.phase = Phase::Accepting(Box::new(acceptor));
+        let mut events = Vec::new();
+        self.process(out, &mut events)
+    }
+
+    fn process(&mut self, out: &mut Vec<u8>, events: &mut Vec<Event>) -> Result<(), ConnError> {
+        loop {
+            let progressed = match mem::replace(&mut self.phase, Phase::Closed) {
+                Phase::Accepting(acceptor) => self.accepting(acceptor, out, events)?,
+                Phase::Credssp {
+                    acceptor,
+                    credssp,
+                    hybrid_ex,
+                } => self.credssp(acceptor, credssp, hybrid_ex, out, events)?,
+                Phase::Active(acceptor) => self.active(acceptor, out, events)?,
+                Phase::Closed => false,
+            };
+            if !progressed || events.contains(&Event::UpgradeToTls) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One acceptor step; `false` when it waits for more bytes.
+    fn accepting(
+        &mut self,
+        mut acceptor: Box<Acceptor>,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Event>,
+    ) -> Result<bool, ConnError> {
+        if acceptor.reached_security_upgrade().is_some() {
+            acceptor.mark_security_upgrade_as_done();
+            events.push(Event::UpgradeToTls);
+            self.phase = if acceptor.should_perform_credssp() {
+                self.start_credssp(acceptor)?
+            } else {
+                Phase::Accepting(acceptor)
+            };
+            return Ok(true);
+        }
+
+        self.scratch.clear();
+        let step = match acceptor.next_pdu_hint() {
+            None => acceptor.step_no_input(&mut self.scratch),
+            Some(_) => {
+                let Some((action, len)) = next_frame(&self.inbuf)? else {
+                    self.phase = Phase::Accepting(acceptor);
+                    return Ok(false);
+                };
+                let frame: Vec<u8> = self.inbuf.drain(..len).collect();
+                if action == Action::FastPath {
+                    // Input sent while a reactivation is under way: the acceptor only takes X.224.
+                    self.phase = Phase::Accepting(acceptor);
+                    return Ok(true);
+                }
+                acceptor.step(&frame, None, &mut self.scratch)
+            }
+        };
+        // On error the acceptor may still have written a negotiation failure or access denied.
+        out.extend_from_slice(self.scratch.filled());
+        step.map_err(|e| ConnError::Protocol(format!("handshake: {e}")))?;
+
+        if let Some(result) = acceptor.get_result() {
+            self.accepted(acceptor, result, out, events)?;
+        } else {
+            self.phase = Phase::Accepting(acceptor);
+        }
+        Ok(true)
+    }
+
+    fn start_credssp(&mut self, acceptor: Box<Acceptor>) -> Result<Phase, ConnError> {
+        // HYBRID_EX is chosen whenever the client offers it (acceptor order).
+        let hybrid_ex = acceptor_protocol_is_hybrid_ex(&acceptor);
+        let credssp = Credssp::new(
+            &self.settings.user,
+            &self.settings.password,
+            self.settings.server_public_key.clone(),
+            self.client_name.clone(),
+        )
+        .map_err(|e| ConnError::Protocol(e.to_string()))?;
+        Ok(Phase::Credssp {
+            acceptor,
+            credssp: Box::new(credssp),
+            hybrid_ex,
+        })
+    }
+
+    fn credssp(
+        &mut self,
+        mut acceptor: Box<Acceptor>,
+        mut credssp: Box<Credssp>,
+        hybrid_ex: bool,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Event>,
+    ) -> Result<bool, ConnError> {
+        let len = match Credssp::frame_len(&self.inbuf) {
+            Ok(Some(len)) if len > MAX_FRAME => return Err(ConnError::Oversized(len)),
+            Ok(Some(len)) if len <= self.inbuf.len() => len,
+            Ok(_) => {
+                self.phase = Phase::Credssp {
+                    acceptor,
+                    credssp,
+                    hybrid_ex,
+                };
+                return Ok(false);
+            }
+            Err(e) => return Err(ConnError::Protocol(e.to_string())),
+        };
+        let frame: Vec<u8> = self.inbuf.drain(..len).collect();
+        match credssp.step(&frame, out) {
+            Ok(Step::Continue) => {
+                self.phase = Phase::Credssp {
+                    acceptor,
+                    credssp,
+                    hybrid_ex,
+                };
+            }
+            Ok(Step::Done) => {
+                if hybrid_ex {
+                    early_user_auth_result(true, out);
+                }
+                acceptor.mark_credssp_as_done();
+                self.authenticated = true;
+                events.push(Event::Authenticated {
+                    user: self.settings.user.clone(),
+                });
+                self.phase = Phase::Accepting(acceptor);
+            }
+            Err(CredsspError::LogonFailed) => {
+                if hybrid_ex {
+                    early_user_auth_result(false, out);
+                }
+                return Err(ConnError::AuthFailed(
+                    "wrong user name or password (nla)".into(),
+                ));
+            }
+            Err(e) => return Err(ConnError::Protocol(e.to_string())),
+        }
+        Ok(true)
+    }
+
+    fn accepted(
+        &mut self,
+        acceptor: Box<Acceptor>,
+        result: AcceptorResult,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConnError> {
+        let channels = Channels {
+            io: result.io_channel_id,
+            user: result.user_channel_id,
+        };
+        self.channels = Some(channels);
+        if !self.authenticated {
+            // TLS security: the password came in the Client Info PDU.
+            let ok = result.credentials.as_ref().is_some_and(|c| {
+                c.username.eq_ignore_ascii_case(&self.settings.user)
+                    && constant_time_eq(c.password.as_bytes(), self.settings.password.as_bytes())
+            });
+            if !ok {
+                pdu::set_error_info(channels, EndReason::BadCredentials, out);
+                pdu::disconnect_ultimatum(out);
+                return Err(ConnError::AuthFailed(
+                    "wrong user name or password (tls)".into(),
+                ));
+            }
+            self.authenticated = true;
+            events.push(Event::Authenticated {
+                user: self.settings.user.clone(),
+            });
+        }
+        let limits = ClientLimits::from_capabilities(&result.capabilities);
+        events.push(Event::Accepted {
+            width: self.settings.width,
+            height: self.settings.height,
+            reactivation: result.reactivation,
+            max_request_size: limits.max_request_size,
+        });
+        for raw in &result.input_events {
+            self.input_frame(raw, out, events)?;
+        }
+        self.phase = Phase::Active(acceptor);
+        Ok(())
+    }
+
+    fn active(
+        &mut self,
+        acceptor: Box<Acceptor>,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Event>,
+    ) -> Result<bool, ConnError> {
+        self.phase = Phase::Active(acceptor);
+        let Some((_, len)) = next_frame(&self.inbuf)? else {
+            return Ok(false);
+        };
+        let frame: Vec<u8> = self.inbuf.drain(..len).collect();
+        self.input_frame(&frame, out, events)?;
+        Ok(!self.is_closed())
+    }
+
+    /// A whole frame of the active phase: fast-path input or an X.224 PDU.
+    fn input_frame(
+        &mut self,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConnError> {
+        let Some((action, _)) = next_frame(frame)? else {
+            return Err(ConnError::Protocol("truncated frame".into()));
+        };
+        match action {
+            Action::FastPath => {
+                let input: FastPathInput = decode(frame)
+                    .map_err(|e| ConnError::Protocol(format!("fast-path input: {e}")))?;
+                for event in input.input_events() {
+                    fast_path_event(event, events);
+                }
+            }
+            Action::X224 => {
+                let message = decode::<X224<McsMessage<'_>>>(frame)
+                    .map_err(|e| ConnError::Protocol(format!("mcs: {e}")))?;
+                match message.0 {
+                    McsMessage::SendDataRequest(data) => {
+                        let io = self.channels.map(|c| c.io);
+                        if Some(data.channel_id) == io {
+                            self.io_channel_pdu(&data.user_data, out, events)?;
+                        } else {
+                            crate::debug!("ignoring data on channel {}", data.channel_id);
+                        }
+                    }
+                    McsMessage::DisconnectProviderUltimatum(ultimatum) => {
+                        if ultimatum.reason == DisconnectReason::UserRequested {
+                            crate::debug!("client sent a disconnect ultimatum");
+                        }
+                        events.push(Event::ClientClosed);
+                        self.phase = Phase::Closed;
+                    }
+                    _ => crate::debug!("ignoring an mcs message in the active phase"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn io_channel_pdu(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConnError> {
+        let header: ShareControlHeader =
+            decode(data).map_err(|e| ConnError::Protocol(format!("share control: {e}")))?;
+        let ShareControlPdu::Data(data) = header.share_control_pdu else {
+            crate::debug!("ignoring a share control pdu in the active phase");
+            return Ok(());
+        };
+        match data.share_data_pdu {
+            ShareDataPdu::Input(InputEventPdu(list)) => {
+                for event in &list {
+                    slow_path_event(event, events);
+                }
+            }
+            ShareDataPdu::ShutdownRequest => {
+                // The client then sends its disconnect ultimatum (MS-RDPBCGR 1.3.1.4.1).
+                if let Some(channels) = self.channels {
+                    pdu::shutdown_denied(channels, out);
+                }
+            }
+            ShareDataPdu::SuppressOutput(pdu) => {
+                events.push(Event::SuppressOutput(pdu.desktop_rect.is_none()))
+            }
+            ShareDataPdu::RefreshRectangle(pdu) => {
+                for area in pdu.areas_to_refresh {
+                    events.push(Event::Refresh {
+                        left: area.left,
+                        top: area.top,
+                        right: area.right,
+                        bottom: area.bottom,
+                    });
+                }
+            }
+            other => crate::debug!("ignoring share data pdu {}", ironrdp_core::name(&other)),
+        }
+        Ok(())
+    }
+}
+
+fn acceptor_protocol_is_hybrid_ex(acceptor: &Acceptor) -> bool {
+    let state = acceptor.state().as_any().downcast_ref::<AcceptorState>();
+    matches!(state, Some(AcceptorState::Credssp { protocol, .. }) if protocol.contains(SecurityProtocol::HYBRID_EX))
+}
+
+/// Size and kind of the next whole frame in `buf`, if it is all there.
+fn next_frame(buf: &[u8]) -> Result<Option<(Action, usize)>, ConnError> {
+    match find_size(buf) {
+        Ok(Some(info)) if info.length > MAX_FRAME => Err(ConnError::Oversized(info.length)),
+        Ok(Some(info)) if info.length == 0 => Err(ConnError::Protocol("zero-length frame".into())),
+        Ok(Some(info)) if info.length <= buf.len() => Ok(Some((info.action, info.length))),
+        Ok(_) => Ok(None),
+        Err(e) => Err(ConnError::Protocol(format!("framing: {e}"))),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn fast_path_event(event: &FastPathInputEvent, events: &mut Vec<Event>) {
+    let converted = match *event {
+        FastPathInputEvent::KeyboardEvent(flags, scancode) => Some(InputEvent::Key {
+            scancode,
+            extended: flags.contains(FpKeyboardFlags::EXTENDED),
+            extended1: flags.contains(FpKeyboardFlags::EXTENDED1),
+            pressed: !flags.contains(FpKeyboardFlags::RELEASE),
+        }),
+        FastPathInputEvent::UnicodeKeyboardEvent(flags, code) => Some(InputEvent::Unicode {
+            code,
+            pressed: !flags.contains(FpKeyboardFlags::RELEASE),
+        }),
+        FastPathInputEvent::SyncEvent(flags) => {
+            use ironrdp_pdu::input::fast_path::SynchronizeFlags as F;
+            Some(InputEvent::Sync {
+                scroll: flags.contains(F::SCROLL_LOCK),
+                num: flags.contains(F::NUM_LOCK),
+                caps: flags.contains(F::CAPS_LOCK),
+                kana: flags.contains(F::KANA_LOCK),
+            })
+        }
+        FastPathInputEvent::MouseEvent(ref mouse) => {
+            mouse_events(
+                mouse.flags,
+                mouse.number_of_wheel_rotation_units,
+                mouse.x_position,
+                mouse.y_position,
+                events,
+            );
+            None
+        }
+        FastPathInputEvent::MouseEventEx(ref mouse) => {
+            mouse_x_event(mouse.flags, mouse.x_position, mouse.y_position, events);
+            None
+        }
+        FastPathInputEvent::MouseEventRel(_) | FastPathInputEvent::QoeEvent(_) => None,
+    };
+    events.extend(converted.map(Event::Input));
+}
+
+fn slow_path_event(event: &PduInputEvent, events: &mut Vec<Event>) {
+    use ironrdp_pdu::input::scan_code::KeyboardFlags as K;
+    use ironrdp_pdu::input::sync::SyncToggleFlags as S;
+    let converted = match event {
+        PduInputEvent::ScanCode(key) => Some(InputEvent::Key {
+            // Set-1 scancodes fit in a byte; the PDU field is 16 bits wide.
+            scancode: (key.key_code & 0xff) as u8,
+            extended: key.flags.contains(K::EXTENDED),
+            extended1: key.flags.contains(K::EXTENDED_1),
+            pressed: !key.flags.contains(K::RELEASE),
+        }),
+        PduInputEvent::Unicode(key) => Some(InputEvent::Unicode {
+            code: key.unicode_code,
+            pressed: !key
+                .flags
+                .contains(ironrdp_pdu::input::unicode::KeyboardFlags::RELEASE),
+        }),
+        PduInputEvent::Sync(sync) => Some(InputEvent::Sync {
+            scroll: sync.flags.contains(S::SCROLL_LOCK),
+            num: sync.flags.contains(S::NUM_LOCK),
+            caps: sync.flags.contains(S::CAPS_LOCK),
+            kana: sync.flags.contains(S::KANA_LOCK),
+        }),
+        PduInputEvent::Mouse(mouse) => {
+            mouse_events(
+                mouse.flags,
+                mouse.number_of_wheel_rotation_units,
+                mouse.x_position,
+                mouse.y_position,
+                events,
+            );
+            None
+        }
+        PduInputEvent::MouseX(mouse) => {
+            mouse_x_event(mouse.flags, mouse.x_position, mouse.y_position, events);
+            None
+        }
+        PduInputEvent::MouseRel(_) | PduInputEvent::Unused(_) => None,
+    };
+    events.extend(converted.map(Event::Input));
+}
+
+fn mouse_events(flags: PointerFlags, wheel: i16, x: u16, y: u16, events: &mut Vec<Event>) {
+    let mut push = |event| events.push(Event::Input(event));
+    if flags.contains(PointerFlags::VERTICAL_WHEEL)
+        || flags.contains(PointerFlags::HORIZONTAL_WHEEL)
+    {
+        // The PDU decoder already applied the 9-bit two's complement sign.
+        push(InputEvent::Wheel {
+            vertical: flags.contains(PointerFlags::VERTICAL_WHEEL),
+            delta: wheel,
+        });
+        return;
+    }
+    if flags.contains(PointerFlags::MOVE) {
+        push(InputEvent::MouseMove { x, y });
+    }
+    let pressed = flags.contains(PointerFlags::DOWN);
+    for (flag, button) in [
+        (PointerFlags::LEFT_BUTTON, MouseButton::Left),
+        (PointerFlags::RIGHT_BUTTON, MouseButton::Right),
+        (PointerFlags::MIDDLE_BUTTON_OR_WHEEL, MouseButton::Middle),
+    ] {
+        if flags.contains(flag) {
+            push(InputEvent::MouseButton {
+                button,
+                pressed,
+                x,
+                y,
+            });
+        }
+    }
+}
+
+fn mouse_x_event(flags: PointerXFlags, x: u16, y: u16, events: &mut Vec<Event>) {
+    let pressed = flags.contains(PointerXFlags::DOWN);
+    for (flag, button) in [
+        (PointerXFlags::BUTTON1, MouseButton::Extra1),
+        (PointerXFlags::BUTTON2, MouseButton::Extra2),
+    ] {
+        if flags.contains(flag) {
+            events.push(Event::Input(InputEvent::MouseButton {
+                button,
+                pressed,
+                x,
+                y,
+            }));
+        }
+    }
+}
