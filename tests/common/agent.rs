@@ -1,0 +1,81 @@
+//! Runs the real agent in-process on a loopback port, on its own thread, for a test.
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use thinshadow::agent::{Agent, AgentConfig, StopHandle};
+use thinshadow::input::RecordingSink;
+use thinshadow::net::Identity;
+use thinshadow::screen::Source;
+
+pub const USER: &str = "admin";
+
+pub struct RunningAgent {
+    pub addr: SocketAddr,
+    pub password: String,
+    pub input: RecordingSink,
+    stop: StopHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+pub struct Options {
+    pub handshake_timeout: Duration,
+    pub max_handshakes: usize,
+    pub frame_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            handshake_timeout: Duration::from_secs(15),
+            max_handshakes: 8,
+            frame_interval: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Starts an agent whose screen comes from `make_source` (called on the agent's thread).
+pub fn start<F>(options: Options, make_source: F) -> RunningAgent
+where
+    F: FnOnce() -> Box<dyn Source> + Send + 'static,
+{
+    let password = thinshadow::state::password::generate().expect("randomness");
+    let input = RecordingSink::default();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let sink = input.clone();
+    let agent_password = password.clone();
+    let thread = std::thread::spawn(move || {
+        let mut config = AgentConfig::new("127.0.0.1:0".parse().unwrap(), USER, &agent_password);
+        config.handshake_timeout = options.handshake_timeout;
+        config.max_handshakes = options.max_handshakes;
+        config.frame_interval = options.frame_interval;
+        let identity = Identity::generate().expect("certificate");
+        let mut agent =
+            Agent::new(config, &identity, make_source(), Box::new(sink)).expect("agent starts");
+        ready_tx
+            .send((agent.local_addr(), agent.stop_handle()))
+            .unwrap();
+        agent.run().expect("event loop");
+    });
+    let (addr, stop) = ready_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("agent ready");
+    RunningAgent {
+        addr,
+        password,
+        input,
+        stop,
+        thread: Some(thread),
+    }
+}
+
+impl Drop for RunningAgent {
+    fn drop(&mut self) {
+        self.stop.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

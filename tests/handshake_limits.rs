@@ -1,0 +1,100 @@
+//! Strangers at the door: garbage, stalls and floods end their own connection only.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::agent::{self, Options};
+
+fn synthetic() -> Box<dyn thinshadow::screen::Source> {
+    thinshadow::screen::open("synthetic:320x240").expect("synthetic source")
+}
+
+/// Reads until the server closes; returns what it sent, or None if it kept the socket open.
+fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(got),
+        }
+    }
+    None
+}
+
+#[test]
+fn garbage_instead_of_rdp_is_closed() {
+    let agent = agent::start(Options::default(), synthetic);
+    let mut stream = TcpStream::connect(agent.addr).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(
+        read_until_closed(&mut stream, Duration::from_secs(5)).is_some(),
+        "garbage connection left open"
+    );
+}
+
+#[test]
+fn a_stalled_handshake_is_dropped_after_the_timeout() {
+    let options = Options {
+        handshake_timeout: Duration::from_secs(1),
+        ..Options::default()
+    };
+    let agent = agent::start(options, synthetic);
+    let mut stream = TcpStream::connect(agent.addr).unwrap();
+    // Half a TPKT header, then silence.
+    stream.write_all(&[3, 0]).unwrap();
+    let started = Instant::now();
+    assert!(
+        read_until_closed(&mut stream, Duration::from_secs(10)).is_some(),
+        "stalled client kept"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the timeout"
+    );
+}
+
+#[test]
+fn handshakes_over_the_cap_are_closed_at_once() {
+    let options = Options {
+        max_handshakes: 2,
+        ..Options::default()
+    };
+    let agent = agent::start(options, synthetic);
+    let _first = TcpStream::connect(agent.addr).unwrap();
+    let _second = TcpStream::connect(agent.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(agent.addr).unwrap();
+    let sent =
+        read_until_closed(&mut third, Duration::from_secs(5)).expect("third connection kept open");
+    assert!(sent.is_empty(), "the refused connection got bytes");
+}
+
+#[test]
+fn standard_rdp_security_only_gets_a_negotiation_failure() {
+    let agent = agent::start(Options::default(), synthetic);
+    let mut stream = TcpStream::connect(agent.addr).unwrap();
+    // X.224 Connection Request with RDP_NEG_REQ asking for PROTOCOL_RDP (0) only.
+    let request: [u8; 19] = [3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 0, 0, 0, 0];
+    stream.write_all(&request).unwrap();
+    let reply =
+        read_until_closed(&mut stream, Duration::from_secs(5)).expect("connection kept open");
+    // TPKT + X.224 CC + RDP_NEG_FAILURE (type 3).
+    assert!(reply.len() >= 19, "short reply {reply:?}");
+    assert_eq!(reply[11], 3, "not an RDP_NEG_FAILURE: {reply:?}");
+}
