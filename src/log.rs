@@ -51,11 +51,11 @@ pub fn enabled(level: Level) -> bool {
 
 #[doc(hidden)]
 pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
-    use std::io::Write as _;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    // One write call per line so lines from the agent never interleave.
+    // One write per line so lines never interleave; a failed write (console gone) is
+    // ignored rather than a panic, which eprint! would be.
     let line = format!(
         "{}.{:03} {:5} {}\n",
         now.as_secs(),
@@ -63,7 +63,7 @@ pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
         level.name(),
         args
     );
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
 
 #[macro_export]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test: unit and integration tests (in-process IronRDP client), the same unit
+# tests for aarch64 under qemu-user, the real-FreeRDP end-to-end test, and the QEMU board test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "cargo test (host)"
+cargo test --all-targets
+
+if [ -x scripts/test-aarch64.sh ]; then
+  step "unit tests for aarch64 under qemu-aarch64-static"
+  scripts/test-aarch64.sh
+fi
+
+if [ -x scripts/e2e-freerdp.sh ]; then
+  step "end to end with xfreerdp"
+  cargo build --quiet
+  scripts/e2e-freerdp.sh
+fi
+
+if [ -x scripts/test-board.sh ]; then
+  step "QEMU aarch64 board"
+  scripts/test-board.sh
+fi
+step "all tests passed"
