@@ -1205,7 +1205,17 @@ impl TestClient {
             self.framed.last_read_at(),
         ) {
             Ok(outputs) => outputs,
-            Err(e) => return Err(self.end(RunError::Protocol(e.report().to_string()))),
+            // IronRDP cannot decode a Set Error Info code it does not know; it still ends the session.
+            Err(e) => {
+                let err = match set_error_info_code(&frame) {
+                    Some(code) if code != 0 => RunError::Terminated {
+                        reason: format!("Set Error Info {code:#x} ({})", e.report()),
+                        error_info: Some(code),
+                    },
+                    _ => RunError::Protocol(e.report().to_string()),
+                };
+                return Err(self.end(err));
+            }
         };
         if self.stage.take_bitmap_recovery_request() {
             self.fast_path.stats.malformed_bitmaps += 1;
