@@ -1,4 +1,8 @@
-//! Shared helpers for the integration tests; each test crate uses part of them.
+//! Shared helpers for the integration tests.
+//!
+//! Every test crate under `tests/` that says `mod common;` compiles this module on its own and uses
+//! only part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod client;
