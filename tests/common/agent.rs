@@ -71,6 +71,16 @@ where
     }
 }
 
+impl RunningAgent {
+    /// Stops the agent as SIGTERM would, and waits for its thread.
+    pub fn stop(&mut self) {
+        self.stop.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 impl Drop for RunningAgent {
     fn drop(&mut self) {
         self.stop.stop();
