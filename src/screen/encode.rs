@@ -1,0 +1,312 @@
+//! Frame areas to ready-to-send fast-path bitmap updates, lossless RDP6 planar at 32 bpp.
+//!
+//! Each update carries one TS_BITMAP_DATA (clients mis-draw multi-rectangle updates) of at most
+//! 65,535 raw bytes, width a multiple of 4, rows bottom-up, no alpha plane. A larger area is cut
+//! into several updates. Scratch buffers are sized for one such bitmap and reused.
+
+use core::fmt;
+
+use ironrdp_core::{Encode as _, WriteCursor};
+use ironrdp_graphics::rdp6::BitmapStreamEncoder;
+use ironrdp_pdu::bitmap::{BitmapData, BitmapUpdateData, CompressedDataHeader, Compression};
+use ironrdp_pdu::fast_path::{
+    EncryptionFlags, FastPathHeader, FastPathUpdatePdu, Fragmentation, UpdateCode,
+};
+use ironrdp_pdu::geometry::InclusiveRectangle;
+
+use super::convert::Converter;
+use super::frame::{Frame, PixelFormat, Rect};
+
+/// Most update bytes one fast-path PDU carries (its headers come on top).
+pub const MAX_FRAGMENT_PAYLOAD: usize = 16_374;
+
+/// TS_UPDATE_BITMAP_DATA (4) + TS_BITMAP_DATA fixed part (18) + TS_CD_HEADER (8).
+const BITMAP_OVERHEAD: usize = 30;
+/// Planar stream bytes around the planes: format header, and the pad after raw planes.
+const STREAM_OVERHEAD: usize = 2;
+/// Pixels in one bitmap: 32-bpp raw size within a u16.
+const MAX_PIXELS: usize = 65_535 / 4;
+/// Rows a piece is cut to when the area is too wide for one bitmap (the damage tile height).
+const BAND: usize = 64;
+
+/// Largest reassembled update (sum of one update's fragment payloads) with default settings;
+/// the client's MultifragmentUpdate MaxRequestSize must be at least this.
+pub const DEFAULT_MAX_UPDATE_LEN: usize = update_len(MAX_PIXELS);
+
+/// Worst-case update size for a bitmap of `pixels` (planes stored raw when RLE does not pay).
+const fn update_len(pixels: usize) -> usize {
+    BITMAP_OVERHEAD + STREAM_OVERHEAD + 3 * pixels
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The frame's pixel format cannot be converted.
+    Format(PixelFormat),
+    /// The frame's rows do not fit its data (a source bug).
+    Frame {
+        width: u16,
+        height: u16,
+        stride: usize,
+        len: usize,
+    },
+    /// IronRDP refused to encode something; sizes are checked first, so this is a bug.
+    Codec { what: &'static str, detail: String },
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::Format(format) => write!(f, "cannot encode pixel format {format}"),
+            EncodeError::Frame {
+                width,
+                height,
+                stride,
+                len,
+            } => write!(
+                f,
+                "inconsistent frame: {width}x{height} with {stride} bytes a line does not fit {len} bytes"
+            ),
+            EncodeError::Codec { what, detail } => write!(f, "cannot encode {what}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+fn codec(what: &'static str) -> impl Fn(ironrdp_core::EncodeError) -> EncodeError {
+    move |e| EncodeError::Codec {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+pub struct BitmapEncoder {
+    max_pixels: usize,
+    converter: Option<(PixelFormat, Converter)>,
+    /// R, G and B planes of one piece, rows bottom-up.
+    planes: Vec<u8>,
+    /// The planar stream of one piece.
+    stream: Vec<u8>,
+    /// One TS_UPDATE_BITMAP_DATA, before it is cut into fragments.
+    update: Vec<u8>,
+}
+
+impl Default for BitmapEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BitmapEncoder {
+    pub fn new() -> Self {
+        let mut e = BitmapEncoder {
+            max_pixels: MAX_PIXELS,
+            converter: None,
+            planes: Vec::new(),
+            stream: Vec::new(),
+            update: Vec::new(),
+        };
+        e.set_max_update_len(DEFAULT_MAX_UPDATE_LEN);
+        e
+    }
+
+    /// Bounds every reassembled update to `len` bytes: pass the client's MultifragmentUpdate
+    /// MaxRequestSize, or MAX_FRAGMENT_PAYLOAD for a client without it (one fragment each).
+    /// Values above DEFAULT_MAX_UPDATE_LEN change nothing; below 44 they act as 44 (one 4x1 bitmap).
+    pub fn set_max_update_len(&mut self, len: usize) {
+        let pixels = len.saturating_sub(update_len(0)) / 3;
+        self.max_pixels = pixels.clamp(4, MAX_PIXELS);
+        // Reserve once; `encode` never grows them past this.
+        let planes = 3 * self.max_pixels;
+        for buf in [&mut self.planes, &mut self.stream, &mut self.update] {
+            buf.clear();
+            buf.shrink_to(0);
+        }
+        self.planes.reserve_exact(planes);
+        self.stream.reserve_exact(planes + STREAM_OVERHEAD);
+        self.update.reserve_exact(update_len(self.max_pixels));
+    }
+
+    /// The largest reassembled update `encode` produces now.
+    pub fn max_update_len(&self) -> usize {
+        update_len(self.max_pixels)
+    }
+
+    /// Appends to `out` fast-path bitmap updates for `rect` of `frame` (clipped to the frame; an
+    /// area outside adds nothing) and returns the bytes appended. On error `out` is unchanged.
+    pub fn encode(
+        &mut self,
+        frame: &Frame,
+        rect: Rect,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        let start = out.len();
+        let result = self.encode_inner(frame, rect, out);
+        match result {
+            Ok(()) => Ok(out.len() - start),
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    fn encode_inner(
+        &mut self,
+        frame: &Frame,
+        rect: Rect,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        if !frame.is_consistent() {
+            let (width, height, stride, len) =
+                (frame.width, frame.height, frame.stride, frame.data.len());
+            return Err(EncodeError::Frame {
+                width,
+                height,
+                stride,
+                len,
+            });
+        }
+        let converter = match self.converter.take() {
+            Some((format, c)) if format == frame.format => c,
+            _ => Converter::new(frame.format).ok_or(EncodeError::Format(frame.format))?,
+        };
+        let result = match rect.clip(frame.width, frame.height) {
+            Some(area) => pieces(area, self.max_pixels)
+                .try_for_each(|p| self.piece(frame, &converter, p, out)),
+            None => Ok(()),
+        };
+        self.converter = Some((frame.format, converter));
+        result
+    }
+
+    /// One piece (fits one bitmap) to one update, cut into fragments.
+    fn piece(
+        &mut self,
+        frame: &Frame,
+        conv: &Converter,
+        p: Rect,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        let (w, h) = (usize::from(p.w), usize::from(p.h));
+        let w4 = w.next_multiple_of(4);
+        let n = w4 * h;
+        self.planes.resize(3 * n, 0);
+        let (r, gb) = self.planes.split_at_mut(n);
+        let (g, b) = gb.split_at_mut(n);
+        let bpp = frame.format.bytes_per_pixel();
+        let (x0, x1) = (usize::from(p.x) * bpp, usize::from(p.x) * bpp + w * bpp);
+        for i in 0..h {
+            // Bottom-up: plane row i is frame row bottom - i. The frame is consistent and p lies
+            // inside it, so the row and its slice exist.
+            let y = p.y + (h - 1 - i) as u16;
+            let src = frame
+                .row(y)
+                .and_then(|row| row.get(x0..x1))
+                .unwrap_or_default();
+            let o = i * w4;
+            conv.row(src, &mut r[o..o + w], &mut g[o..o + w], &mut b[o..o + w]);
+            // Pad to the multiple of 4 with the edge pixel: cheap runs for RLE, never drawn.
+            for plane in [&mut *r, &mut *g, &mut *b] {
+                let edge = plane[o + w - 1];
+                plane[o + w..o + w4].fill(edge);
+            }
+        }
+        self.stream.resize(3 * n + STREAM_OVERHEAD, 0);
+        let planes = || (r.iter().copied(), g.iter().copied(), b.iter().copied());
+        let mut planar = BitmapStreamEncoder::new(w4, h);
+        // RLE gets exactly the raw size: if it does not fit, raw planes are smaller anyway.
+        let len = match planar.encode_channels_stream(planes(), &mut self.stream, true) {
+            Ok(len) => len,
+            Err(_) => planar
+                .encode_channels_stream(planes(), &mut self.stream, false)
+                .map_err(|e| EncodeError::Codec {
+                    what: "planar stream",
+                    detail: e.to_string(),
+                })?,
+        };
+        // n <= MAX_PIXELS, so these sizes fit u16 (checked by `pieces`).
+        let data = BitmapData {
+            rectangle: InclusiveRectangle {
+                left: p.x,
+                top: p.y,
+                right: p.x + p.w - 1,
+                bottom: p.y + p.h - 1,
+            },
+            width: w4 as u16,
+            height: p.h,
+            bits_per_pixel: 32,
+            compression_flags: Compression::BITMAP_COMPRESSION,
+            compressed_data_header: Some(CompressedDataHeader {
+                main_body_size: len as u16,
+                scan_width: w4 as u16,
+                uncompressed_size: (n * 4) as u16,
+            }),
+            bitmap_data: &self.stream[..len],
+        };
+        self.update.resize(4 + data.size(), 0);
+        let mut cursor = WriteCursor::new(&mut self.update);
+        BitmapUpdateData::encode_header(1, &mut cursor).map_err(codec("bitmap update"))?;
+        data.encode(&mut cursor).map_err(codec("bitmap data"))?;
+        fragment(&self.update, out)
+    }
+}
+
+/// Cuts `area` into pieces of at most `max_pixels` once padded to a width multiple of 4:
+/// full-width bands when they fit 64 rows, else 64-row bands split into equal columns.
+pub(crate) fn pieces(area: Rect, max_pixels: usize) -> impl Iterator<Item = Rect> {
+    let (w, h) = (usize::from(area.w), usize::from(area.h));
+    let w4 = w.next_multiple_of(4);
+    let (band, col) = if w4 * h.min(BAND) <= max_pixels {
+        (h.min(max_pixels / w4), w)
+    } else {
+        let band = h.min(BAND).min(max_pixels / 4).max(1);
+        let cap = (max_pixels / band) / 4 * 4;
+        let cols = w.div_ceil(cap);
+        (band, w.div_ceil(cols).next_multiple_of(4))
+    };
+    // band, col >= 1 and both within the area, so the u16 casts are exact.
+    (0..h).step_by(band).flat_map(move |dy| {
+        (0..w).step_by(col).map(move |dx| {
+            let pw = col.min(w - dx);
+            let ph = band.min(h - dy);
+            Rect::new(area.x + dx as u16, area.y + dy as u16, pw as u16, ph as u16)
+        })
+    })
+}
+
+/// Appends `update` as fast-path PDUs of at most MAX_FRAGMENT_PAYLOAD update bytes each.
+fn fragment(update: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let last = update
+        .len()
+        .div_ceil(MAX_FRAGMENT_PAYLOAD)
+        .saturating_sub(1);
+    for (i, data) in update.chunks(MAX_FRAGMENT_PAYLOAD).enumerate() {
+        let fragmentation = match (i, last) {
+            (_, 0) => Fragmentation::Single,
+            (0, _) => Fragmentation::First,
+            (i, last) if i == last => Fragmentation::Last,
+            _ => Fragmentation::Next,
+        };
+        let pdu = FastPathUpdatePdu {
+            fragmentation,
+            update_code: UpdateCode::Bitmap,
+            compression_flags: None,
+            compression_type: None,
+            data,
+        };
+        let header = FastPathHeader::new(EncryptionFlags::empty(), pdu.size());
+        let start = out.len();
+        out.resize(start + header.size() + pdu.size(), 0);
+        let mut cursor = WriteCursor::new(&mut out[start..]);
+        header
+            .encode(&mut cursor)
+            .map_err(codec("fast-path header"))?;
+        pdu.encode(&mut cursor).map_err(codec("fast-path update"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "encode_tests.rs"]
+mod tests;

@@ -1,0 +1,464 @@
+//! Linux framebuffer (/dev/fbN) source: two ioctls and a read-only mmap, no copy.
+//!
+//! Every `frame()` re-reads FBIOGET_VSCREENINFO (one cheap ioctl) so mode changes and panning are
+//! followed; the fixed info is re-read and the device re-mapped only when the mode changed.
+
+use core::num::NonZeroUsize;
+use std::fs::File;
+use std::os::fd::AsRawFd as _;
+
+use nix::errno::Errno;
+
+use super::frame::{Channel, Frame, PixelFormat};
+use super::mmap::ReadMap;
+use super::source::{Source, SourceError};
+
+/// `struct fb_bitfield` from <linux/fb.h>.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FbBitfield {
+    pub offset: u32,
+    pub length: u32,
+    pub msb_right: u32,
+}
+
+/// `struct fb_var_screeninfo` from <linux/fb.h> (160 bytes on every ABI).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FbVarScreeninfo {
+    pub xres: u32,
+    pub yres: u32,
+    pub xres_virtual: u32,
+    pub yres_virtual: u32,
+    pub xoffset: u32,
+    pub yoffset: u32,
+    pub bits_per_pixel: u32,
+    pub grayscale: u32,
+    pub red: FbBitfield,
+    pub green: FbBitfield,
+    pub blue: FbBitfield,
+    pub transp: FbBitfield,
+    pub nonstd: u32,
+    pub activate: u32,
+    pub height: u32,
+    pub width: u32,
+    pub accel_flags: u32,
+    pub pixclock: u32,
+    pub left_margin: u32,
+    pub right_margin: u32,
+    pub upper_margin: u32,
+    pub lower_margin: u32,
+    pub hsync_len: u32,
+    pub vsync_len: u32,
+    pub sync: u32,
+    pub vmode: u32,
+    pub rotate: u32,
+    pub colorspace: u32,
+    pub reserved: [u32; 4],
+}
+
+/// `struct fb_fix_screeninfo` from <linux/fb.h> (`unsigned long` fields follow the ABI).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FbFixScreeninfo {
+    pub id: [u8; 16],
+    pub smem_start: nix::libc::c_ulong,
+    pub smem_len: u32,
+    pub type_: u32,
+    pub type_aux: u32,
+    pub visual: u32,
+    pub xpanstep: u16,
+    pub ypanstep: u16,
+    pub ywrapstep: u16,
+    pub line_length: u32,
+    pub mmio_start: nix::libc::c_ulong,
+    pub mmio_len: u32,
+    pub accel: u32,
+    pub capabilities: u16,
+    pub reserved: [u16; 2],
+}
+
+const FB_TYPE_PACKED_PIXELS: u32 = 0;
+const FB_VISUAL_TRUECOLOR: u32 = 2;
+const FB_VISUAL_DIRECTCOLOR: u32 = 4;
+
+// The fb ioctls predate the _IOR encoding, hence the "bad" variants with the raw numbers.
+nix::ioctl_read_bad!(fbioget_vscreeninfo, 0x4600, FbVarScreeninfo);
+nix::ioctl_read_bad!(fbioget_fscreeninfo, 0x4602, FbFixScreeninfo);
+
+/// Where the visible picture lies in the device memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub width: u16,
+    pub height: u16,
+    pub stride: usize,
+    pub offset: usize,
+    pub format: PixelFormat,
+    pub map_len: usize,
+}
+
+fn channel(b: FbBitfield) -> Option<Channel> {
+    Some(Channel {
+        offset: u8::try_from(b.offset).ok()?,
+        length: u8::try_from(b.length).ok()?,
+    })
+}
+
+/// The pixel layout the kernel reports, if we can convert it.
+pub(crate) fn format_of(path: &str, var: &FbVarScreeninfo) -> Result<PixelFormat, SourceError> {
+    let shown = PixelFormat {
+        bits_per_pixel: u8::try_from(var.bits_per_pixel).unwrap_or(u8::MAX),
+        red: channel(var.red).unwrap_or(Channel {
+            offset: 0,
+            length: 0,
+        }),
+        green: channel(var.green).unwrap_or(Channel {
+            offset: 0,
+            length: 0,
+        }),
+        blue: channel(var.blue).unwrap_or(Channel {
+            offset: 0,
+            length: 0,
+        }),
+    };
+    let exact =
+        channel(var.red).is_some() && channel(var.green).is_some() && channel(var.blue).is_some();
+    // grayscale > 1 is a FOURCC code; msb_right bitfields are mirrored: neither is RGB we can read.
+    let plain = var.grayscale == 0
+        && [var.red, var.green, var.blue]
+            .iter()
+            .all(|b| b.msb_right == 0);
+    if exact && plain && shown.is_supported() {
+        Ok(shown)
+    } else {
+        Err(SourceError::Format {
+            path: path.to_owned(),
+            format: shown,
+        })
+    }
+}
+
+/// Checks the mode against the memory behind it and says where the visible picture is.
+pub(crate) fn layout(
+    path: &str,
+    var: &FbVarScreeninfo,
+    fix: &FbFixScreeninfo,
+) -> Result<Layout, SourceError> {
+    if fix.type_ != FB_TYPE_PACKED_PIXELS
+        || !matches!(fix.visual, FB_VISUAL_TRUECOLOR | FB_VISUAL_DIRECTCOLOR)
+    {
+        return Err(SourceError::Visual {
+            path: path.to_owned(),
+            visual: fix.visual,
+        });
+    }
+    let format = format_of(path, var)?;
+    let bpp = format.bytes_per_pixel() as u64;
+    // u32 inputs times small factors: saturating u64 maths cannot wrap into a false "fits".
+    let stride = match fix.line_length {
+        0 => u64::from(var.xres_virtual) * bpp,
+        n => u64::from(n),
+    };
+    let have = match fix.smem_len {
+        0 => stride.saturating_mul(u64::from(var.yres_virtual.max(var.yres))),
+        n => u64::from(n),
+    };
+    let offset = (u64::from(var.yoffset).saturating_mul(stride))
+        .saturating_add(u64::from(var.xoffset) * bpp);
+    let row = u64::from(var.xres) * bpp;
+    let need = offset
+        .saturating_add(stride.saturating_mul(u64::from(var.yres.saturating_sub(1))))
+        .saturating_add(row);
+    let geometry = || SourceError::Geometry {
+        path: path.to_owned(),
+        width: var.xres,
+        height: var.yres,
+        stride,
+        need,
+        have,
+    };
+    let (Ok(width), Ok(height)) = (u16::try_from(var.xres), u16::try_from(var.yres)) else {
+        return Err(geometry());
+    };
+    if width == 0 || height == 0 || stride < row || need > have {
+        return Err(geometry());
+    }
+    let size = |v: u64| usize::try_from(v).map_err(|_| geometry());
+    Ok(Layout {
+        width,
+        height,
+        stride: size(stride)?,
+        offset: size(offset)?,
+        format,
+        map_len: size(have)?,
+    })
+}
+
+/// A mapped framebuffer device.
+pub struct Fbdev {
+    path: String,
+    file: File,
+    var: FbVarScreeninfo,
+    layout: Layout,
+    map: ReadMap,
+}
+
+impl Fbdev {
+    pub fn open(path: &str) -> Result<Self, SourceError> {
+        let file = File::open(path).map_err(|e| SourceError::open(path, &e))?;
+        let var = read_var(path, &file)?;
+        let fix = read_fix(path, &file)?;
+        let layout = layout(path, &var, &fix)?;
+        let map = map(path, &file, layout.map_len)?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            var,
+            layout,
+            map,
+        })
+    }
+
+    /// Follows a mode change or pan; re-maps only when the memory size changed.
+    fn refresh(&mut self) -> Result<(), SourceError> {
+        let var = read_var(&self.path, &self.file)?;
+        if var == self.var {
+            return Ok(());
+        }
+        let fix = read_fix(&self.path, &self.file)?;
+        let layout = layout(&self.path, &var, &fix)?;
+        if layout.map_len != self.map.len() {
+            self.map = map(&self.path, &self.file, layout.map_len)?;
+        }
+        self.var = var;
+        self.layout = layout;
+        Ok(())
+    }
+}
+
+fn read_var(path: &str, file: &File) -> Result<FbVarScreeninfo, SourceError> {
+    let mut var = FbVarScreeninfo::default();
+    // SAFETY: the fd is open for the call and `var` is a writable repr(C) fb_var_screeninfo,
+    // the exact type this ioctl fills.
+    unsafe { fbioget_vscreeninfo(file.as_raw_fd(), &mut var) }.map_err(|errno| {
+        SourceError::Query {
+            path: path.to_owned(),
+            call: "FBIOGET_VSCREENINFO",
+            errno,
+        }
+    })?;
+    Ok(var)
+}
+
+fn read_fix(path: &str, file: &File) -> Result<FbFixScreeninfo, SourceError> {
+    let mut fix = FbFixScreeninfo::default();
+    // SAFETY: as above, for fb_fix_screeninfo.
+    unsafe { fbioget_fscreeninfo(file.as_raw_fd(), &mut fix) }.map_err(|errno| {
+        SourceError::Query {
+            path: path.to_owned(),
+            call: "FBIOGET_FSCREENINFO",
+            errno,
+        }
+    })?;
+    Ok(fix)
+}
+
+fn map(path: &str, file: &File, len: usize) -> Result<ReadMap, SourceError> {
+    let len = NonZeroUsize::new(len).ok_or(SourceError::Map {
+        path: path.to_owned(),
+        errno: Errno::EINVAL,
+    })?;
+    ReadMap::new(file, len).map_err(|errno| SourceError::Map {
+        path: path.to_owned(),
+        errno,
+    })
+}
+
+impl Source for Fbdev {
+    fn frame(&mut self) -> Result<Frame<'_>, SourceError> {
+        self.refresh()?;
+        let l = self.layout;
+        // `layout` checked offset + picture <= map_len == map.len(), so this never falls short.
+        let data = self.map.bytes().get(l.offset..).unwrap_or_default();
+        Ok(Frame {
+            width: l.width,
+            height: l.height,
+            stride: l.stride,
+            format: l.format,
+            data,
+        })
+    }
+
+    fn describe(&self) -> String {
+        let l = &self.layout;
+        format!("fbdev:{} {}x{} {}", self.path, l.width, l.height, l.format)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(offset: u32, length: u32) -> FbBitfield {
+        FbBitfield {
+            offset,
+            length,
+            msb_right: 0,
+        }
+    }
+
+    /// What virtio_gpudrmfb reports at 1024x768.
+    fn xrgb(w: u32, h: u32) -> (FbVarScreeninfo, FbFixScreeninfo) {
+        let var = FbVarScreeninfo {
+            xres: w,
+            yres: h,
+            xres_virtual: w,
+            yres_virtual: h,
+            bits_per_pixel: 32,
+            red: field(16, 8),
+            green: field(8, 8),
+            blue: field(0, 8),
+            ..Default::default()
+        };
+        let fix = FbFixScreeninfo {
+            smem_len: w * h * 4,
+            visual: FB_VISUAL_TRUECOLOR,
+            line_length: w * 4,
+            ..Default::default()
+        };
+        (var, fix)
+    }
+
+    #[test]
+    fn kernel_struct_sizes() {
+        assert_eq!(size_of::<FbVarScreeninfo>(), 160);
+        let fix = if size_of::<nix::libc::c_ulong>() == 8 {
+            80
+        } else {
+            68
+        };
+        assert_eq!(size_of::<FbFixScreeninfo>(), fix);
+    }
+
+    #[test]
+    fn xrgb8888_layout() {
+        let (var, fix) = xrgb(1024, 768);
+        let l = layout("/dev/fb0", &var, &fix).unwrap();
+        assert_eq!(
+            l,
+            Layout {
+                width: 1024,
+                height: 768,
+                stride: 4096,
+                offset: 0,
+                format: PixelFormat::XRGB8888,
+                map_len: 4096 * 768
+            }
+        );
+    }
+
+    #[test]
+    fn rgb565_with_padded_lines_and_panning() {
+        let (mut var, mut fix) = xrgb(800, 600);
+        var.bits_per_pixel = 16;
+        var.red = field(11, 5);
+        var.green = field(5, 6);
+        var.blue = field(0, 5);
+        var.yres_virtual = 1200;
+        var.yoffset = 600;
+        fix.line_length = 1664;
+        fix.smem_len = 1664 * 1200;
+        let l = layout("/dev/fb0", &var, &fix).unwrap();
+        assert_eq!(l.format, PixelFormat::RGB565);
+        assert_eq!(
+            (l.stride, l.offset, l.map_len),
+            (1664, 1664 * 600, 1664 * 1200)
+        );
+    }
+
+    #[test]
+    fn bgr_bitfields_are_honoured() {
+        let (mut var, fix) = xrgb(640, 480);
+        var.red = field(0, 8);
+        var.blue = field(16, 8);
+        let f = layout("/dev/fb0", &var, &fix).unwrap().format;
+        assert_eq!((f.red.offset, f.blue.offset), (0, 16));
+    }
+
+    #[test]
+    fn zero_line_length_and_smem_fall_back_to_virtual_size() {
+        let (var, mut fix) = xrgb(640, 480);
+        fix.line_length = 0;
+        fix.smem_len = 0;
+        let l = layout("/dev/fb0", &var, &fix).unwrap();
+        assert_eq!((l.stride, l.map_len), (2560, 2560 * 480));
+    }
+
+    #[test]
+    fn other_depths_and_visuals_are_refused_clearly() {
+        let (mut var, mut fix) = xrgb(640, 480);
+        var.bits_per_pixel = 8;
+        var.red = field(0, 8);
+        var.green = field(0, 8);
+        var.blue = field(0, 8);
+        let e = layout("/dev/fb0", &var, &fix).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unsupported pixel format on /dev/fb0: 8bpp r0:8 g0:8 b0:8 \
+             (need 16, 24 or 32 bits per pixel with rgb bitfields)"
+        );
+        let (mut var, _) = xrgb(640, 480);
+        var.grayscale = 0x5659_5559; // a FOURCC
+        assert!(matches!(
+            layout("/dev/fb0", &var, &fix),
+            Err(SourceError::Format { .. })
+        ));
+        let (mut var, _) = xrgb(640, 480);
+        var.red.msb_right = 1;
+        assert!(matches!(
+            layout("/dev/fb0", &var, &fix),
+            Err(SourceError::Format { .. })
+        ));
+        let (var, _) = xrgb(640, 480);
+        fix.visual = 3; // pseudocolour
+        assert_eq!(
+            layout("/dev/fb0", &var, &fix).unwrap_err().to_string(),
+            "/dev/fb0 is not a true-colour framebuffer (visual 3)"
+        );
+    }
+
+    #[test]
+    fn geometry_that_does_not_fit_is_refused() {
+        let (var, mut fix) = xrgb(1024, 768);
+        fix.smem_len -= 1;
+        let e = layout("/dev/fb0", &var, &fix).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/dev/fb0: a 1024x768 picture with 4096 bytes a line needs 3145728 bytes, only 3145727 are there"
+        );
+        let (mut var, fix) = xrgb(1024, 768);
+        var.yoffset = 1;
+        assert!(matches!(
+            layout("/dev/fb0", &var, &fix),
+            Err(SourceError::Geometry { .. })
+        ));
+        let (var, mut fix) = xrgb(1024, 768);
+        fix.line_length = 4000;
+        assert!(matches!(
+            layout("/dev/fb0", &var, &fix),
+            Err(SourceError::Geometry { .. })
+        ));
+        let (mut var, fix) = xrgb(1024, 768);
+        var.xres = 70_000;
+        assert!(matches!(
+            layout("/dev/fb0", &var, &fix),
+            Err(SourceError::Geometry { .. })
+        ));
+        let (mut var, fix) = xrgb(1024, 768);
+        var.yres = 0;
+        assert!(matches!(
+            layout("/dev/fb0", &var, &fix),
+            Err(SourceError::Geometry { .. })
+        ));
+    }
+}
