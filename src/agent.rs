@@ -94,7 +94,6 @@ struct Screen {
     queue: VecDeque<Rect>,
     next_scan: Option<Instant>,
     suppressed: bool,
-    max_request_size: usize,
     source_failing: bool,
 }
 
@@ -155,7 +154,6 @@ impl Agent {
                 queue: VecDeque::new(),
                 next_scan: None,
                 suppressed: false,
-                max_request_size: usize::MAX,
                 source_failing: false,
             },
             sink,
@@ -588,7 +586,8 @@ impl Screen {
         self.queue.clear();
         self.next_scan = Some(Instant::now());
         self.suppressed = false;
-        self.max_request_size = max_request_size as usize;
+        // The encoder splits rectangles so no update is over what the client reassembles.
+        self.encoder.set_max_update_len(max_request_size as usize);
     }
 
     fn stop(&mut self) {
@@ -641,13 +640,6 @@ impl Screen {
                 warn!("encoding {rect:?} failed: {e}");
                 out.truncate(start);
                 continue;
-            }
-            if out.len() - start > self.max_request_size {
-                warn!(
-                    "an update of {} bytes is over the client's limit of {}",
-                    out.len() - start,
-                    self.max_request_size
-                );
             }
         }
         Ok(Produced::Output)
