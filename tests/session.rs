@@ -8,7 +8,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::agent::{self, Options, RunningAgent, USER};
-use common::client::{ClientConfig, ConnectError, Image, MouseButton, RunError, STATUS_LOGON_FAILURE, Security, TestClient};
+use common::client::{
+    ClientConfig, ConnectError, Image, MouseButton, RunError, STATUS_LOGON_FAILURE, Security,
+    TestClient,
+};
 use thinshadow::input::InputEvent;
 use thinshadow::screen::{Synthetic, SyntheticHandle, synthetic_pixel};
 
@@ -27,7 +30,12 @@ fn agent_with_synthetic(width: u16, height: u16) -> (RunningAgent, SyntheticHand
 }
 
 fn connect(agent: &RunningAgent, security: Security) -> Result<TestClient, ConnectError> {
-    TestClient::connect(&ClientConfig::new(agent.addr, USER, &agent.password, security))
+    TestClient::connect(&ClientConfig::new(
+        agent.addr,
+        USER,
+        &agent.password,
+        security,
+    ))
 }
 
 fn shows_phase(image: &Image, phase: u32) -> bool {
@@ -83,26 +91,53 @@ fn a_resize_is_followed() {
     let mut client = connect(&agent, Security::Nla).expect("login");
     wait_for_phase(&mut client, 0);
     screen.resize(400, 304);
-    let result = client.run_until(WAIT, |image| image.width() == 400 && image.height() == 304 && shows_phase(image, 0));
-    assert!(result.is_ok(), "resize not followed: {result:?}, now {:?}", client.desktop_size());
+    let result = client.run_until(WAIT, |image| {
+        image.width() == 400 && image.height() == 304 && shows_phase(image, 0)
+    });
+    assert!(
+        result.is_ok(),
+        "resize not followed: {result:?}, now {:?}",
+        client.desktop_size()
+    );
     assert!(client.reactivations() >= 1);
 }
 
 #[test]
 fn a_wrong_password_is_refused() {
     let (agent, _screen) = agent_with_synthetic(320, 240);
-    let wrong = |security| TestClient::connect(&ClientConfig::new(agent.addr, USER, "not-the-password", security));
+    let wrong = |security| {
+        TestClient::connect(&ClientConfig::new(
+            agent.addr,
+            USER,
+            "not-the-password",
+            security,
+        ))
+    };
     match wrong(Security::Nla) {
-        Err(ConnectError::AuthFailed { ntstatus, .. }) => assert_eq!(ntstatus, Some(STATUS_LOGON_FAILURE)),
+        Err(ConnectError::AuthFailed { ntstatus, .. }) => {
+            assert_eq!(ntstatus, Some(STATUS_LOGON_FAILURE))
+        }
         Err(other) => panic!("nla: expected an auth failure, got {other:?}"),
         Ok(_) => panic!("nla: logged in with a wrong password"),
     }
     match wrong(Security::Tls) {
-        Err(e) => assert!(e.is_auth_failure(), "tls: expected an auth failure, got {e:?}"),
+        Err(e) => assert!(
+            e.is_auth_failure(),
+            "tls: expected an auth failure, got {e:?}"
+        ),
         Ok(mut client) => {
             // The refusal may land just after the client considers itself connected.
             let result = client.run_until(WAIT, |_| false);
-            assert!(matches!(result, Err(RunError::Terminated { error_info: Some(0x9), .. })), "tls: {result:?}");
+            assert!(
+                matches!(
+                    result,
+                    Err(RunError::Terminated {
+                        error_info: Some(0x9),
+                        ..
+                    })
+                ),
+                "tls: {result:?}"
+            );
         }
     }
     // The right password still works afterwards.
@@ -123,7 +158,11 @@ fn a_second_client_is_refused_while_the_first_keeps_its_session() {
             other => panic!("second client was not refused: {other:?}"),
         },
     };
-    assert_eq!(refused, Some(0x7), "ERRINFO_SERVER_DENIED_CONNECTION expected");
+    assert_eq!(
+        refused,
+        Some(0x7),
+        "ERRINFO_SERVER_DENIED_CONNECTION expected"
+    );
 
     screen.freeze(3);
     wait_for_phase(&mut first, 3);
@@ -134,7 +173,11 @@ fn garbage_on_a_fresh_connection_does_not_disturb_a_session() {
     let (agent, screen) = agent_with_synthetic(320, 240);
     let mut client = connect(&agent, Security::Nla).expect("login");
     wait_for_phase(&mut client, 0);
-    for garbage in [&b"\x16\x03\x01\x00\x05hello"[..], &[0xff; 4096][..], &b"\x03\x00\xff\xff"[..]] {
+    for garbage in [
+        &b"\x16\x03\x01\x00\x05hello"[..],
+        &[0xff; 4096][..],
+        &b"\x03\x00\xff\xff"[..],
+    ] {
         let mut stranger = TcpStream::connect(agent.addr).unwrap();
         let _ = stranger.write_all(garbage);
     }
@@ -150,18 +193,46 @@ fn client_input_reaches_the_sink_and_is_released_at_the_end() {
     client.send_key(0x1e, false, true).unwrap(); // A down
     client.send_key(0x1d, true, true).unwrap(); // right Ctrl down (E0 1D)
     client.send_mouse_move(100, 50).unwrap();
-    client.send_mouse_button(MouseButton::Left, true, 100, 50).unwrap();
+    client
+        .send_mouse_button(MouseButton::Left, true, 100, 50)
+        .unwrap();
     client.send_wheel(true, -120).unwrap();
     client.send_unicode(0x00e9, true).unwrap();
     client.send_sync(true, false, false).unwrap();
     let expected = [
-        InputEvent::Key { scancode: 0x1e, extended: false, extended1: false, pressed: true },
-        InputEvent::Key { scancode: 0x1d, extended: true, extended1: false, pressed: true },
+        InputEvent::Key {
+            scancode: 0x1e,
+            extended: false,
+            extended1: false,
+            pressed: true,
+        },
+        InputEvent::Key {
+            scancode: 0x1d,
+            extended: true,
+            extended1: false,
+            pressed: true,
+        },
         InputEvent::MouseMove { x: 100, y: 50 },
-        InputEvent::MouseButton { button: thinshadow::input::MouseButton::Left, pressed: true, x: 100, y: 50 },
-        InputEvent::Wheel { vertical: true, delta: -120 },
-        InputEvent::Unicode { code: 0x00e9, pressed: true },
-        InputEvent::Sync { scroll: false, num: false, caps: true, kana: false },
+        InputEvent::MouseButton {
+            button: thinshadow::input::MouseButton::Left,
+            pressed: true,
+            x: 100,
+            y: 50,
+        },
+        InputEvent::Wheel {
+            vertical: true,
+            delta: -120,
+        },
+        InputEvent::Unicode {
+            code: 0x00e9,
+            pressed: true,
+        },
+        InputEvent::Sync {
+            scroll: false,
+            num: false,
+            caps: true,
+            kana: false,
+        },
     ];
     let got = || agent.input.events.lock().unwrap().clone();
     let _ = client.run_until(Duration::from_secs(5), |_| got().len() >= expected.len());
@@ -173,7 +244,10 @@ fn client_input_reaches_the_sink_and_is_released_at_the_end() {
     while *agent.input.releases.lock().unwrap() == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(*agent.input.releases.lock().unwrap() >= 1, "nothing released after the session ended");
+    assert!(
+        *agent.input.releases.lock().unwrap() >= 1,
+        "nothing released after the session ended"
+    );
 }
 
 #[test]
@@ -184,7 +258,13 @@ fn stopping_the_agent_tells_the_client_why() {
     agent.stop();
     let result = client.run_until(WAIT, |_| false);
     assert!(
-        matches!(result, Err(RunError::Terminated { error_info: Some(0x1), .. })),
+        matches!(
+            result,
+            Err(RunError::Terminated {
+                error_info: Some(0x1),
+                ..
+            })
+        ),
         "expected ERRINFO_RPC_INITIATED_DISCONNECT, got {result:?}"
     );
 }
