@@ -653,3 +653,102 @@ fn mouse_x_event(flags: PointerXFlags, x: u16, y: u16, events: &mut Vec<Event>) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            user: "admin".into(),
+            password: "secret".into(),
+            server_public_key: vec![4; 65],
+            width: 640,
+            height: 480,
+        }
+    }
+
+    /// X.224 Connection Request asking for TLS and NLA (RDP_NEG_REQ with SSL | HYBRID).
+    const CONNECTION_REQUEST: [u8; 19] =
+        [3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 3, 0, 0, 0];
+
+    #[test]
+    fn negotiation_confirms_nla_and_asks_for_tls() {
+        let mut conn = Connection::new(settings());
+        let (mut out, mut events) = (Vec::new(), Vec::new());
+        conn.receive(&CONNECTION_REQUEST, &mut out, &mut events)
+            .unwrap();
+        assert_eq!(events, vec![Event::UpgradeToTls]);
+        // TPKT + X.224 Connection Confirm + RDP_NEG_RSP (type 2) selecting HYBRID (2).
+        assert_eq!(out.len(), 19);
+        assert_eq!((out[11], out[15]), (2, 2));
+        assert!(conn.take_leftover().is_empty());
+    }
+
+    #[test]
+    fn bytes_split_anywhere_give_the_same_answer() {
+        for split in 1..CONNECTION_REQUEST.len() {
+            let mut conn = Connection::new(settings());
+            let (mut out, mut events) = (Vec::new(), Vec::new());
+            conn.receive(&CONNECTION_REQUEST[..split], &mut out, &mut events)
+                .unwrap();
+            assert!(
+                out.is_empty() && events.is_empty(),
+                "answered a partial request at {split}"
+            );
+            conn.receive(&CONNECTION_REQUEST[split..], &mut out, &mut events)
+                .unwrap();
+            assert_eq!(events, vec![Event::UpgradeToTls], "split at {split}");
+        }
+    }
+
+    #[test]
+    fn a_zero_length_frame_closes_the_connection_for_good() {
+        let mut conn = Connection::new(settings());
+        let (mut out, mut events) = (Vec::new(), Vec::new());
+        // The largest TPKT just waits for its bytes; a zero length is an error.
+        assert!(matches!(next_frame(&[0x03, 0, 0xff, 0xff]), Ok(None)));
+        let err = conn
+            .receive(&[0x03, 0, 0, 0], &mut out, &mut events)
+            .unwrap_err();
+        assert!(matches!(err, ConnError::Protocol(_)), "{err}");
+        assert!(conn.is_closed());
+        assert!(matches!(
+            conn.receive(b"more", &mut out, &mut events),
+            Err(ConnError::Closed)
+        ));
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        // A small xorshift so the inputs are the same on every run.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..3000 {
+            let mut conn = Connection::new(settings());
+            let (mut out, mut events) = (Vec::new(), Vec::new());
+            let len = (next() % 300) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if round % 2 == 0 && bytes.len() > 4 {
+                // Look like a TPKT so the acceptor, not just the framing, sees the bytes.
+                bytes[0] = 3;
+                bytes[1] = 0;
+                bytes[2] = 0;
+                bytes[3] = bytes.len() as u8;
+            }
+            let _ = conn.receive(&bytes, &mut out, &mut events);
+        }
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_strings() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}
