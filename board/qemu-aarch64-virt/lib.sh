@@ -23,6 +23,7 @@ BOARD_PID=
 BOARD_PORT=
 BOARD_LOG=
 _BOARD_SEQ=0
+_BOARD_STARTING=
 
 _board_log() { echo "board: $*" >&2; }
 
@@ -33,9 +34,12 @@ board_boot() {
     BOARD_LOG=$BOARD_DIR/serial.log
     : >"$BOARD_LOG"
     _BOARD_T0=$(date +%s.%N)
+    # A signal trap may run between the launch and the assignment: board_poweroff then uses $!.
+    _BOARD_STARTING=1
     "$BOARD_HERE/run.sh" --serial unix --workdir "$BOARD_DIR" --timeout "${BOARD_TIMEOUT:-600}" "$@" \
         >"$BOARD_DIR/run.out" 2>&1 &
     BOARD_PID=$!
+    _BOARD_STARTING=
     local deadline=$((SECONDS + ${BOARD_BOOT_TIMEOUT:-90}))
     while ((SECONDS < deadline)); do
         if ! kill -0 "$BOARD_PID" 2>/dev/null; then
@@ -119,9 +123,13 @@ board_screendump() {
 }
 
 board_poweroff() {
-    [[ -n $BOARD_PID ]] || return 0
     local pid=$BOARD_PID deadline
+    if [[ -z $pid && -n ${_BOARD_STARTING:-} ]]; then
+        pid=$!
+    fi
+    [[ -n $pid ]] || return 0
     BOARD_PID=
+    _BOARD_STARTING=
     if kill -0 "$pid" 2>/dev/null; then
         # Ctrl+C ends whatever runs on the serial shell (the shell may be respawned), then poweroff.
         board_send $'\003' 2>/dev/null || true
