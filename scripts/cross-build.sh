@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Cross-build the static, stripped aarch64 (musl) release binary of thinshadow.
 #
-# Usage: scripts/cross-build.sh [--check-only] [extra cargo build args...]
+# Usage: scripts/cross-build.sh [--check-only|--setup] [extra cargo build args...]
 #
 # Needs: rustup target aarch64-unknown-linux-musl, Debian's gcc-aarch64-linux-gnu (the linker, and
 # the C compiler for ring's aarch64 objects). Missing pieces are installed when we can (rustup; apt-get
-# as root), otherwise the script says exactly what is missing. `--check-only` installs nothing.
+# as root), otherwise the script says exactly what is missing. `--check-only` installs nothing;
+# `--setup` installs what is missing and stops there (scripts/test-aarch64.sh uses it).
 #
 # The release profile comes from Cargo.toml; try others without editing it, e.g.
 #   CARGO_PROFILE_RELEASE_OPT_LEVEL=z scripts/cross-build.sh
@@ -18,10 +19,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_TIMEOUT=${CROSS_BUILD_TIMEOUT:-3600}
 
 check_only=0
-if [[ ${1:-} == --check-only ]]; then
-    check_only=1
-    shift
-fi
+setup_only=0
+case ${1:-} in
+--check-only) check_only=1; shift ;;
+--setup) setup_only=1; shift ;;
+esac
 
 log() { echo "cross-build: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -58,7 +60,7 @@ if ((${#missing[@]})); then
     for m in "${missing[@]}"; do log "missing: $m"; done
     exit 1
 fi
-if ((check_only)); then
+if ((check_only || setup_only)); then
     log "all build prerequisites present"
     exit 0
 fi
@@ -86,5 +88,6 @@ fi
 
 size=$(stat -c %s "$bin")
 mib=$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')
+echo "binary: $bin" >&2
 echo "size: $size bytes ($mib MiB), static, stripped" >&2
 echo "$bin"
