@@ -67,7 +67,7 @@ if [[ -z $bin ]]; then
     log "cross-building (the first build compiles every dependency: several minutes)"
     bin=$("$ROOT/scripts/cross-build.sh" | tail -n 1)
 fi
-"$BOARD/fetch.sh" >/dev/null
+# mkinitramfs.sh runs fetch.sh (Debian's arm64 kernel and busybox; cached after the first run).
 initrd=$("$BOARD/mkinitramfs.sh" "$bin" | tail -n 1)
 
 # --- boot ---

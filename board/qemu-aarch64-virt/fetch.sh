@@ -112,11 +112,14 @@ BUSYBOX=$BBROOT/bin/busybox
 # Keep only the debs in use, so the cache does not grow with every kernel ABI bump.
 find "$CACHE/debs" -name '*.deb' ! -path "$kdeb" ! -path "$bdeb" -delete
 
-cat >"$ENV_FILE" <<ENVF
-KVER=$KVER
-VMLINUZ=$MODROOT/boot/vmlinuz-$KVER
-MODROOT=$MODROOT
-BUSYBOX=$BUSYBOX
-ENVF
+# Only the kernel in use stays unpacked.
+find "$CACHE" -maxdepth 1 -name 'root-*' ! -path "$MODROOT" -exec rm -rf {} +
+
+{
+    printf 'KVER=%q\n' "$KVER"
+    printf 'VMLINUZ=%q\n' "$MODROOT/boot/vmlinuz-$KVER"
+    printf 'MODROOT=%q\n' "$MODROOT"
+    printf 'BUSYBOX=%q\n' "$BUSYBOX"
+} >"$ENV_FILE"
 log "done"
 cat "$ENV_FILE"

@@ -48,7 +48,8 @@ done
 command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 not found (apt-get install qemu-system-arm)"
 if [[ -z $kernel ]]; then
     [[ -f $HERE/cache/current.env ]] || die "no kernel cached: run $HERE/fetch.sh"
-    kernel=$(sed -n 's/^VMLINUZ=//p' "$HERE/cache/current.env")
+    # shellcheck source=/dev/null
+    kernel=$(. "$HERE/cache/current.env" && echo "$VMLINUZ")
 fi
 [[ -f $kernel ]] || die "kernel $kernel missing (run fetch.sh)"
 [[ -f $initrd ]] || die "initramfs $initrd missing (run mkinitramfs.sh BINARY)"
