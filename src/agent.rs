@@ -426,6 +426,8 @@ impl Agent {
                     self.sink.handle(input);
                 }
             }
+            // Only the session's client steers the screen; a refused one is on its way out.
+            Event::SuppressOutput(_) | Event::Refresh { .. } if self.session != Some(token) => {}
             Event::SuppressOutput(suppress) => {
                 debug!("{}: suppress output {suppress}", client.peer);
                 self.screen.suppressed = suppress;
