@@ -5,6 +5,9 @@
 
 use std::sync::{Arc, Mutex};
 
+pub mod keymap;
+pub mod unicode;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MouseButton {
     Left,
