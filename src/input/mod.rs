@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 pub mod keymap;
+pub mod translate;
 pub mod unicode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +52,8 @@ pub enum InputEvent {
         x: u16,
         y: u16,
     },
-    /// Wheel rotation in RDP units (120 per notch); positive is up / right.
+    /// Wheel rotation in RDP units (120 per notch); positive is up (away from the user) / right,
+    /// as Windows' WM_MOUSEWHEEL / WM_MOUSEHWHEEL and FreeRDP's and xrdp's code read it.
     Wheel {
         vertical: bool,
         delta: i16,
@@ -65,6 +67,20 @@ pub trait InputSink {
     fn release_all(&mut self);
     /// Follows the screen size, for absolute pointer ranges.
     fn set_screen_size(&mut self, _width: u16, _height: u16) {}
+    /// The thin client's lock-key LEDs, when they changed since the last call, for the client's
+    /// Set Keyboard Indicators PDU.
+    fn take_indicators(&mut self) -> Option<LockState> {
+        None
+    }
+}
+
+/// Lock-key state, as RDP's Synchronize event and Set Keyboard Indicators PDU carry it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LockState {
+    pub scroll: bool,
+    pub num: bool,
+    pub caps: bool,
+    pub kana: bool,
 }
 
 /// Counts events and logs a summary; the stand-in until the uinput sink exists.
