@@ -5,9 +5,12 @@
 
 use std::sync::{Arc, Mutex};
 
+pub mod gate;
 pub mod keymap;
 pub mod translate;
 pub mod unicode;
+
+pub use gate::Gated;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MouseButton {
