@@ -1,16 +1,26 @@
-//! Admin input: the events the RDP session decodes, and the sink they are handed to.
+//! Admin input: the events the RDP session decodes, and the sinks they are handed to.
 //!
-//! The uinput sink lives in its own issue; [`CountingSink`] logs and counts, and
-//! [`RecordingSink`] keeps events for tests.
+//! Rules of this layer:
+//! - Nothing stays pressed: every sink that presses keys tracks them, and `release_all` (session
+//!   end, gate closed, exit, drop) lifts them all.
+//! - Bad or unknown input is dropped, never a panic; a device error turns input off, with one
+//!   log line.
+//! - [`translate::Translator`] decides everything without I/O; [`uinput`] only writes what it
+//!   returns.
+//!
+//! Sinks: [`UinputSink`] (the thin client's uinput devices), [`Gated`] (policy gate around any
+//! sink), [`CountingSink`] (view-only: counts and drops), [`RecordingSink`] (tests).
 
 use std::sync::{Arc, Mutex};
 
 pub mod gate;
 pub mod keymap;
 pub mod translate;
+pub mod uinput;
 pub mod unicode;
 
 pub use gate::Gated;
+pub use uinput::{InputError, UinputSink};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MouseButton {
@@ -86,7 +96,7 @@ pub struct LockState {
     pub kana: bool,
 }
 
-/// Counts events and logs a summary; the stand-in until the uinput sink exists.
+/// Counts events and logs a summary: the view-only sink, when there is no uinput.
 #[derive(Debug, Default)]
 pub struct CountingSink {
     pub events: u64,
@@ -101,7 +111,7 @@ impl InputSink for CountingSink {
     fn release_all(&mut self) {
         if self.events > 0 {
             crate::info!(
-                "input: {} events this session (no uinput sink yet)",
+                "input: {} events dropped this session (view-only)",
                 self.events
             );
         }
