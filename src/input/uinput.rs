@@ -1,6 +1,6 @@
 //! The uinput sink: two virtual devices the thin client's software sees as a keyboard and a mouse.
 //!
-//! - "thinshadow keyboard": every key [`keymap`](super::keymap) can produce, plus the Num, Caps,
+//! - "thinshadow keyboard": every key [`keymap`] can produce, plus the Num, Caps,
 //!   Scroll and Kana LEDs so the kernel tells us the lock state (it writes LED changes back to our
 //!   uinput fd). evdev 0.13's builder cannot declare LEDs, so this device is set up with the
 //!   uinput ioctls directly: the only `unsafe` in the input layer.
