@@ -1,9 +1,26 @@
-//! Admin input: the events the RDP session decodes, and the sink they are handed to.
+//! Admin input: the events the RDP session decodes, and the sinks they are handed to.
 //!
-//! The uinput sink lives in its own issue; [`CountingSink`] logs and counts, and
-//! [`RecordingSink`] keeps events for tests.
+//! Rules of this layer:
+//! - Nothing stays pressed: every sink that presses keys tracks them, and `release_all` (session
+//!   end, gate closed, exit, drop) lifts them all.
+//! - Bad or unknown input is dropped, never a panic; a device error turns input off, with one
+//!   log line.
+//! - [`translate::Translator`] decides everything without I/O; [`uinput`] only writes what it
+//!   returns.
+//!
+//! Sinks: [`UinputSink`] (the thin client's uinput devices), [`Gated`] (policy gate around any
+//! sink), [`CountingSink`] (view-only: counts and drops), [`RecordingSink`] (tests).
 
 use std::sync::{Arc, Mutex};
+
+pub mod gate;
+pub mod keymap;
+pub mod translate;
+pub mod uinput;
+pub mod unicode;
+
+pub use gate::Gated;
+pub use uinput::{InputError, UinputSink};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MouseButton {
@@ -48,7 +65,8 @@ pub enum InputEvent {
         x: u16,
         y: u16,
     },
-    /// Wheel rotation in RDP units (120 per notch); positive is up / right.
+    /// Wheel rotation in RDP units (120 per notch); positive is up (away from the user) / right,
+    /// as Windows' WM_MOUSEWHEEL / WM_MOUSEHWHEEL and FreeRDP's and xrdp's code read it.
     Wheel {
         vertical: bool,
         delta: i16,
@@ -62,9 +80,23 @@ pub trait InputSink {
     fn release_all(&mut self);
     /// Follows the screen size, for absolute pointer ranges.
     fn set_screen_size(&mut self, _width: u16, _height: u16) {}
+    /// The thin client's lock-key LEDs, when they changed since the last call, for the client's
+    /// Set Keyboard Indicators PDU.
+    fn take_indicators(&mut self) -> Option<LockState> {
+        None
+    }
 }
 
-/// Counts events and logs a summary; the stand-in until the uinput sink exists.
+/// Lock-key state, as RDP's Synchronize event and Set Keyboard Indicators PDU carry it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LockState {
+    pub scroll: bool,
+    pub num: bool,
+    pub caps: bool,
+    pub kana: bool,
+}
+
+/// Counts events and logs a summary: the view-only sink, when there is no uinput.
 #[derive(Debug, Default)]
 pub struct CountingSink {
     pub events: u64,
@@ -79,7 +111,7 @@ impl InputSink for CountingSink {
     fn release_all(&mut self) {
         if self.events > 0 {
             crate::info!(
-                "input: {} events this session (no uinput sink yet)",
+                "input: {} events dropped this session (view-only)",
                 self.events
             );
         }
