@@ -7,7 +7,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::ServeArgs;
 use crate::agent::{Agent, AgentConfig};
-use crate::input::CountingSink;
+use crate::input::{CountingSink, InputSink};
 use crate::net::Identity;
 use crate::state::{self, LoadOutcome, State};
 use crate::{info, warn};
@@ -55,7 +55,17 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     config.frame_interval = args.frame_interval;
     config.max_handshakes = args.max_handshakes;
 
-    let mut agent = Agent::new(config, &identity, source, Box::new(CountingSink::default()))
+    let sink: Box<dyn InputSink> = match crate::input::uinput::open() {
+        Ok(sink) => {
+            info!("input: uinput keyboard and pointer ready");
+            Box::new(sink)
+        }
+        Err(e) => {
+            warn!("view-only: admins see the screen but cannot type or point: {e}");
+            Box::new(CountingSink::default())
+        }
+    };
+    let mut agent = Agent::new(config, &identity, source, sink)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     // Publish only once the port is really ours.
     current.port = agent.local_addr().port();

@@ -41,6 +41,7 @@ pub fn server_capabilities(width: u16, height: u16) -> Vec<CapabilitySet> {
         CapabilitySet::Input(Input {
             input_flags: InputFlags::SCANCODES
                 | InputFlags::MOUSEX
+                | InputFlags::TS_MOUSE_HWHEEL
                 | InputFlags::UNICODE
                 | InputFlags::FASTPATH_INPUT
                 | InputFlags::FASTPATH_INPUT_2,
