@@ -366,6 +366,12 @@ impl Agent {
         let Some(client) = self.clients.get_mut(&token) else {
             return;
         };
+        // Lock keys the admin toggled come back from the kernel as LED changes.
+        if self.session == Some(token)
+            && let Some(leds) = self.sink.take_indicators()
+        {
+            client.rdp.keyboard_indicators(leds, &mut out);
+        }
         if let Err(e) = client
             .transport
             .queue(&out)

@@ -187,7 +187,7 @@ fn garbage_on_a_fresh_connection_does_not_disturb_a_session() {
 
 #[test]
 fn client_input_reaches_the_sink_and_is_released_at_the_end() {
-    let (agent, _screen) = agent_with_synthetic(320, 240);
+    let (agent, screen) = agent_with_synthetic(320, 240);
     let mut client = connect(&agent, Security::Nla).expect("login");
     wait_for_phase(&mut client, 0);
     client.send_key(0x1e, false, true).unwrap(); // A down
@@ -237,6 +237,10 @@ fn client_input_reaches_the_sink_and_is_released_at_the_end() {
     let got = || agent.input.events.lock().unwrap().clone();
     let _ = client.run_until(Duration::from_secs(5), |_| got().len() >= expected.len());
     assert_eq!(got(), expected);
+    // The sync made the sink report LEDs; the Set Keyboard Indicators PDU that follows must
+    // leave the session working.
+    screen.freeze(2);
+    wait_for_phase(&mut client, 2);
 
     // Disconnect with A and the button still down: the sink must release them.
     drop(client);

@@ -124,10 +124,30 @@ impl InputSink for CountingSink {
 pub struct RecordingSink {
     pub events: Arc<Mutex<Vec<InputEvent>>>,
     pub releases: Arc<Mutex<u32>>,
+    /// LEDs to report back once, as a kernel does after a Sync turns a lock on.
+    leds: Option<LockState>,
 }
 
 impl InputSink for RecordingSink {
+    fn take_indicators(&mut self) -> Option<LockState> {
+        self.leds.take()
+    }
+
     fn handle(&mut self, event: InputEvent) {
+        if let InputEvent::Sync {
+            scroll,
+            num,
+            caps,
+            kana,
+        } = event
+        {
+            self.leds = Some(LockState {
+                scroll,
+                num,
+                caps,
+                kana,
+            });
+        }
         if let Ok(mut events) = self.events.lock() {
             // Bounded: a test never needs more, and a flood must not grow memory.
             if events.len() < 100_000 {

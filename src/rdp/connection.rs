@@ -194,6 +194,20 @@ impl Connection {
         self.phase = Phase::Closed;
     }
 
+    /// Tells the client the thin client's lock LEDs (only while the session is active).
+    pub fn keyboard_indicators(&self, leds: crate::input::LockState, out: &mut Vec<u8>) {
+        if let (Some(channels), true) = (self.channels, self.is_active()) {
+            pdu::set_keyboard_indicators(
+                channels,
+                leds.scroll,
+                leds.num,
+                leds.caps,
+                leds.kana,
+                out,
+            );
+        }
+    }
+
     /// Follows a new screen size with a deactivation-reactivation sequence.
     pub fn resize(&mut self, width: u16, height: u16, out: &mut Vec<u8>) -> Result<(), ConnError> {
         self.settings.width = width;

@@ -103,3 +103,20 @@ pub fn deactivate_all(channels: Channels, out: &mut Vec<u8>) {
     };
     send_data(channels, &header, out);
 }
+
+/// TS_SET_KEYBOARD_INDICATORS_PDU: the thin client's lock LEDs, so the client's keyboard agrees.
+pub fn set_keyboard_indicators(
+    channels: Channels,
+    scroll: bool,
+    num: bool,
+    caps: bool,
+    kana: bool,
+    out: &mut Vec<u8>,
+) {
+    let flags =
+        u16::from(scroll) | u16::from(num) << 1 | u16::from(caps) << 2 | u16::from(kana) << 3;
+    let mut body = Vec::with_capacity(4);
+    body.extend_from_slice(&0u16.to_le_bytes()); // unitId
+    body.extend_from_slice(&flags.to_le_bytes());
+    share_data(channels, ShareDataPdu::SetKeyboardIndicators(body), out);
+}
