@@ -16,6 +16,7 @@ use ironrdp_pdu::geometry::InclusiveRectangle;
 
 use super::convert::Converter;
 use super::frame::{Frame, PixelFormat, Rect};
+use super::rle_guess::rle_pays;
 
 /// Most update bytes one fast-path PDU carries (its headers come on top).
 pub const MAX_FRAGMENT_PAYLOAD: usize = 16_374;
@@ -216,9 +217,16 @@ impl BitmapEncoder {
         let planes = || (r.iter().copied(), g.iter().copied(), b.iter().copied());
         let mut planar = BitmapStreamEncoder::new(w4, h);
         // RLE gets exactly the raw size: if it does not fit, raw planes are smaller anyway.
-        let len = match planar.encode_channels_stream(planes(), &mut self.stream, true) {
-            Ok(len) => len,
-            Err(_) => planar
+        let rle = rle_pays([r, g, b], w4, h)
+            .then(|| {
+                planar
+                    .encode_channels_stream(planes(), &mut self.stream, true)
+                    .ok()
+            })
+            .flatten();
+        let len = match rle {
+            Some(len) => len,
+            None => planar
                 .encode_channels_stream(planes(), &mut self.stream, false)
                 .map_err(|e| EncodeError::Codec {
                     what: "planar stream",
