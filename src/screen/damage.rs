@@ -14,7 +14,7 @@ pub const TILE: u16 = 64;
 /// Largest raw 32-bpp size of one reported rectangle: TS_BITMAP_DATA sizes are u16.
 pub const MAX_RECT_BYTES: u32 = 65_535;
 
-/// Starting value of every tile's fold (a new tile is dirty through `forced`, not through this).
+/// Starting value of every tile's fold (a new tile is reported through `dirty`, not this).
 const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Folds a row-segment hash into a tile hash: a bijection in both arguments, so one changed
@@ -37,7 +37,9 @@ pub struct Damage {
     format: Option<PixelFormat>,
     cols: usize,
     hashes: Vec<u64>,
-    forced: Vec<bool>,
+    /// Tiles to report at the next scan: set by `invalidate` and resets, and by a changed hash
+    /// during the scan; cleared once reported.
+    dirty: Vec<bool>,
     /// Per-column accumulators for the tile row being scanned.
     acc: Vec<u64>,
 }
@@ -51,7 +53,7 @@ impl Damage {
             format: None,
             cols: 0,
             hashes: Vec::new(),
-            forced: Vec::new(),
+            dirty: Vec::new(),
             acc: Vec::new(),
         };
         d.reset(width, height, None);
@@ -66,12 +68,12 @@ impl Damage {
         let tiles = self.cols * usize::from(height.div_ceil(TILE));
         self.hashes.clear();
         self.hashes.resize(tiles, SEED);
-        self.forced.clear();
-        self.forced.resize(tiles, true);
+        self.dirty.clear();
+        self.dirty.resize(tiles, true);
         self.acc.clear();
         self.acc.resize(self.cols, SEED);
         self.hashes.shrink_to_fit();
-        self.forced.shrink_to_fit();
+        self.dirty.shrink_to_fit();
         self.acc.shrink_to_fit();
     }
 
@@ -103,9 +105,8 @@ impl Damage {
             }
             let base = ty * self.cols;
             let hashes = &mut self.hashes[base..base + self.cols];
-            let forced = &mut self.forced[base..base + self.cols];
-            for ((h, f), acc) in hashes.iter_mut().zip(forced.iter_mut()).zip(&self.acc) {
-                // Reuse `forced` as this row's dirty flag until it is merged below.
+            let dirty = &mut self.dirty[base..base + self.cols];
+            for ((h, f), acc) in hashes.iter_mut().zip(dirty.iter_mut()).zip(&self.acc) {
                 *f |= *h != *acc;
                 *h = *acc;
             }
@@ -115,7 +116,7 @@ impl Damage {
 
     /// Appends the dirty tiles of tile row `ty` as rectangles and clears their flags.
     fn merge_row(&mut self, ty: usize, y: u16, h: u16, out: &mut Vec<Rect>) {
-        let flags = &mut self.forced[ty * self.cols..(ty + 1) * self.cols];
+        let flags = &mut self.dirty[ty * self.cols..(ty + 1) * self.cols];
         let tile_x = |i: usize| (i as u32 * u32::from(TILE)).min(u32::from(self.width));
         let mut i = 0;
         while i < flags.len() {
@@ -148,13 +149,13 @@ impl Damage {
         let (c0, c1) = (usize::from(a.x) / t, (a.right() as usize).div_ceil(t));
         let (r0, r1) = (usize::from(a.y) / t, (a.bottom() as usize).div_ceil(t));
         for r in r0..r1 {
-            self.forced[r * self.cols + c0..r * self.cols + c1].fill(true);
+            self.dirty[r * self.cols + c0..r * self.cols + c1].fill(true);
         }
     }
 
     /// Every tile is reported at the next scan.
     pub fn invalidate_all(&mut self) {
-        self.forced.fill(true);
+        self.dirty.fill(true);
     }
 }
 

@@ -8,6 +8,7 @@ use core::fmt;
 
 use ironrdp_core::{Encode as _, WriteCursor};
 use ironrdp_graphics::rdp6::BitmapStreamEncoder;
+use ironrdp_pdu::bitmap::rdp6::{BitmapStreamHeader, ColorPlaneDefinition};
 use ironrdp_pdu::bitmap::{BitmapData, BitmapUpdateData, CompressedDataHeader, Compression};
 use ironrdp_pdu::fast_path::{
     EncryptionFlags, FastPathHeader, FastPathUpdatePdu, Fragmentation, UpdateCode,
@@ -16,6 +17,7 @@ use ironrdp_pdu::geometry::InclusiveRectangle;
 
 use super::convert::Converter;
 use super::frame::{Frame, PixelFormat, Rect};
+use super::rle_guess::rle_pays;
 
 /// Most update bytes one fast-path PDU carries (its headers come on top).
 pub const MAX_FRAGMENT_PAYLOAD: usize = 16_374;
@@ -213,17 +215,18 @@ impl BitmapEncoder {
             }
         }
         self.stream.resize(3 * n + STREAM_OVERHEAD, 0);
-        let planes = || (r.iter().copied(), g.iter().copied(), b.iter().copied());
-        let mut planar = BitmapStreamEncoder::new(w4, h);
         // RLE gets exactly the raw size: if it does not fit, raw planes are smaller anyway.
-        let len = match planar.encode_channels_stream(planes(), &mut self.stream, true) {
-            Ok(len) => len,
-            Err(_) => planar
-                .encode_channels_stream(planes(), &mut self.stream, false)
-                .map_err(|e| EncodeError::Codec {
-                    what: "planar stream",
-                    detail: e.to_string(),
-                })?,
+        let rle = if rle_pays([r, g, b], w4, h) {
+            let planes = (r.iter().copied(), g.iter().copied(), b.iter().copied());
+            BitmapStreamEncoder::new(w4, h)
+                .encode_channels_stream(planes, &mut self.stream, true)
+                .ok()
+        } else {
+            None
+        };
+        let len = match rle {
+            Some(len) => len,
+            None => raw_planes([r, g, b], &mut self.stream)?,
         };
         // n <= MAX_PIXELS, so these sizes fit u16 (checked by `pieces`).
         let data = BitmapData {
@@ -250,6 +253,32 @@ impl BitmapEncoder {
         data.encode(&mut cursor).map_err(codec("bitmap data"))?;
         fragment(&self.update, out)
     }
+}
+
+/// A planar stream with the planes stored as they are: a copy, where the RLE encoder's raw mode
+/// goes byte by byte.
+fn raw_planes(planes: [&[u8]; 3], dst: &mut [u8]) -> Result<usize, EncodeError> {
+    let header = BitmapStreamHeader {
+        enable_rle_compression: false,
+        use_alpha: false,
+        color_plane_definition: ColorPlaneDefinition::Argb,
+    };
+    let mut cursor = WriteCursor::new(dst);
+    // `size()` counts the trailing pad byte too: with the planes, exactly the stream.
+    let need = planes.iter().map(|p| p.len()).sum::<usize>() + header.size();
+    if need > cursor.len() {
+        let detail = format!("needs {need} bytes, has {}", cursor.len());
+        return Err(EncodeError::Codec {
+            what: "planar stream",
+            detail,
+        });
+    }
+    ironrdp_core::encode_cursor(&header, &mut cursor).map_err(codec("planar header"))?;
+    for plane in planes {
+        cursor.write_slice(plane);
+    }
+    cursor.write_u8(0);
+    Ok(cursor.pos())
 }
 
 /// Cuts `area` into pieces of at most `max_pixels` once padded to a width multiple of 4:

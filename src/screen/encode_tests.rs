@@ -437,3 +437,54 @@ fn scratch_stays_within_one_bitmap() {
     assert_eq!(caps(&enc), before);
     assert!(before.iter().all(|&c| c <= 64 * 1024), "{before:?}");
 }
+
+/// IronRDP's own client-side processor (a dev-dependency) draws our PDUs: what an RDP client
+/// built on it would show.
+#[test]
+fn ironrdp_session_client_draws_what_we_encode() {
+    use ironrdp_core::WriteBuf;
+    use ironrdp_graphics::image_processing::PixelFormat as ClientFormat;
+    use ironrdp_session::fast_path::ProcessorBuilder;
+    use ironrdp_session::image::DecodedImage;
+
+    let (w, h) = (333, 201);
+    let data = xrgb_frame(w, h, |x, y| synthetic_pixel(w, h, 9, x, y));
+    let frame = Frame {
+        width: w,
+        height: h,
+        stride: usize::from(w) * 4,
+        format: PixelFormat::XRGB8888,
+        data: &data,
+    };
+    let mut out = Vec::new();
+    let mut enc = BitmapEncoder::new();
+    enc.encode(&frame, Rect::new(0, 0, w, h), &mut out).unwrap();
+    let mut image = DecodedImage::new(ClientFormat::RgbA32, w, h);
+    let mut processor = ProcessorBuilder {
+        io_channel_id: 1003,
+        user_channel_id: 1002,
+        share_id: 0x1_03EA,
+        enable_server_pointer: false,
+        pointer_software_rendering: true,
+    }
+    .build();
+    let mut rest = out.as_slice();
+    let mut pdus = 0;
+    while !rest.is_empty() {
+        let header: FastPathHeader = decode_cursor(&mut ReadCursor::new(rest)).unwrap();
+        let (pdu, tail) = rest.split_at(header.size() + header.data_length);
+        processor
+            .process(&mut image, pdu, &mut WriteBuf::new(), &mut None)
+            .unwrap();
+        rest = tail;
+        pdus += 1;
+    }
+    assert!(pdus > 1);
+    for y in 0..h {
+        for x in 0..w {
+            let i = (usize::from(y) * usize::from(w) + usize::from(x)) * 4;
+            let want = rgb_of(synthetic_pixel(w, h, 9, x, y));
+            assert_eq!(image.data()[i..i + 3], want, "{x},{y}");
+        }
+    }
+}

@@ -138,6 +138,7 @@ impl fmt::Display for PixelFormat {
 }
 
 /// A borrowed picture: row `y` starts at `y * stride` in `data`.
+#[derive(Clone, Copy)]
 pub struct Frame<'a> {
     pub width: u16,
     pub height: u16,

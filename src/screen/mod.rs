@@ -20,6 +20,8 @@ mod fbdev;
 mod frame;
 mod mmap;
 #[deny(unsafe_code)]
+mod rle_guess;
+#[deny(unsafe_code)]
 mod source;
 #[deny(unsafe_code)]
 pub mod synthetic;

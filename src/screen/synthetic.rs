@@ -306,6 +306,15 @@ mod tests {
     }
 
     #[test]
+    fn handle_is_send_and_sync() {
+        // Compile-time: a test thread may hold the handle while the agent owns the source.
+        fn send_sync<T: Send + Sync + Clone>() {}
+        fn send<T: Send>() {}
+        send_sync::<SyntheticHandle>();
+        send::<Synthetic>();
+    }
+
+    #[test]
     fn handle_works_from_another_thread() {
         let (mut s, h) = Synthetic::new(32, 32);
         std::thread::spawn(move || h.freeze(77)).join().unwrap();
