@@ -9,7 +9,7 @@ scripts/setup.sh
 step() { printf '\n=== %s\n' "$*"; }
 
 step "cargo test (host)"
-cargo test --all-targets
+cargo test
 
 if [ -x scripts/test-aarch64.sh ]; then
   step "unit tests for aarch64 under qemu-aarch64-static"
