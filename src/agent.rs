@@ -30,8 +30,10 @@ const WAKER: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const FIRST_CLIENT: usize = 16;
 
-/// Screen output encoded per loop turn before input and control get their turn again.
+/// Screen output encoded per loop turn before input and control get their turn again:
+/// whichever of bytes or time runs out first (a full 1024x768 frame takes tens of ms on ARM).
 const ENCODE_BUDGET: usize = 256 * 1024;
+const ENCODE_TIME_BUDGET: Duration = Duration::from_millis(8);
 /// How long a closing connection may take to deliver its last PDUs.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -639,7 +641,8 @@ impl Screen {
         if transport.has_pending_output() {
             return Ok(Produced::Output);
         }
-        while out.len() < ENCODE_BUDGET {
+        let started = Instant::now();
+        while out.len() < ENCODE_BUDGET && started.elapsed() < ENCODE_TIME_BUDGET {
             let Some(rect) = self.queue.pop_front() else {
                 break;
             };
