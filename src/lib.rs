@@ -6,6 +6,7 @@
 //!  admin ─► net::Transport ─► rdp::Connection (acceptor, CredSSP, input PDUs)
 //!        ─► input::InputSink
 //!  agent: the mio loop that owns all of the above and moves bytes between them
+//!  policy: who may connect (allowlist, failed-login lockout, access modes), sans-IO
 //!  state: the persisted blob (password, publishing), written atomically
 //! ```
 //! Every layer but `agent` and `net` is sans-IO: bytes and time in, bytes and events out.
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod input;
 pub mod log;
 pub mod net;
+pub mod policy;
 pub mod rdp;
 pub mod screen;
 pub mod state;
