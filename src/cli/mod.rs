@@ -30,6 +30,20 @@ creds options:
 logging: THINSHADOW_LOG or RUST_LOG = error | warn | info | debug (default info)
 ";
 
+/// `__state-writer DIR [START]`: writes states until killed (at most 30 s).
+fn state_writer(args: &[String]) -> Result<(), String> {
+    let [dir, rest @ ..] = args else {
+        return Err("__state-writer DIR [START]".into());
+    };
+    let start = match rest.first() {
+        Some(text) => text.parse().map_err(|_| format!("bad start '{text}'"))?,
+        None => 0,
+    };
+    let dir = std::path::Path::new(dir);
+    crate::state::stress_writer(dir, start, std::time::Duration::from_secs(30))
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
 /// Runs a command line; returns the process exit code.
 pub fn run(args: &[String]) -> i32 {
     let (command, rest) = match args.split_first() {
@@ -42,6 +56,8 @@ pub fn run(args: &[String]) -> i32 {
     let result = match command {
         "serve" => ServeArgs::parse(rest).and_then(|a| serve::run(&a)),
         "creds" => CredsArgs::parse(rest).and_then(|a| creds::run(&a)),
+        // Hidden: the child the power-cut test kills in the middle of writes.
+        "__state-writer" => state_writer(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             return 0;

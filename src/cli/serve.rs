@@ -9,7 +9,7 @@ use super::ServeArgs;
 use crate::agent::{Agent, AgentConfig};
 use crate::input::{CountingSink, InputSink};
 use crate::net::Identity;
-use crate::state::{self, LoadOutcome, State};
+use crate::state;
 use crate::{info, warn};
 
 pub fn run(args: &ServeArgs) -> Result<(), String> {
@@ -30,17 +30,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     let source =
         crate::screen::open(&args.screen).map_err(|e| format!("screen {}: {e}", args.screen))?;
 
-    let mut current = match state::load(&args.state_dir) {
-        LoadOutcome::Loaded(state) => state,
-        LoadOutcome::Missing => State::default(),
-        LoadOutcome::Corrupt { reason, kept_as } => {
-            warn!(
-                "state file was unreadable ({reason}); kept as {}, using defaults",
-                kept_as.display()
-            );
-            State::default()
-        }
-    };
+    let mut current = state::load(&args.state_dir).into_state();
     // A new password at every start of the agent.
     current.password =
         state::password::generate().map_err(|e| format!("no randomness for the password: {e}"))?;
