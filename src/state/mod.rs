@@ -8,6 +8,9 @@
 mod blob;
 mod fsio;
 pub mod password;
+pub mod publish;
+pub mod published;
+pub mod rotation;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
