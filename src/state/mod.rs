@@ -7,10 +7,12 @@
 
 mod blob;
 mod fsio;
+pub mod keeper;
 pub mod password;
 pub mod publish;
 pub mod published;
 pub mod rotation;
+mod throttle;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,8 @@ use crate::policy::{LockoutRecord, Modes};
 
 pub use blob::{BlobError, crc32};
 pub use fsio::{Step, ensure_dir, temp_path, write_atomic, write_atomic_steps};
+pub use keeper::{Admission, Keeper, KeeperConfig, Refusal};
+pub use throttle::SaveThrottle;
 
 pub const STATE_FILE: &str = "state.bin";
 pub const FORMAT_VERSION: u16 = 2;
