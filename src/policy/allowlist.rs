@@ -136,9 +136,10 @@ impl FromStr for Cidr {
                 network: format!("{network}/{prefix}"),
             }));
         }
-        // ::ffff:a.b.c.d/n with n ≥ 96 is the IPv4 range a.b.c.d/(n-96).
+        // ::ffff:a.b.c.d/n with n > 96 is the IPv4 range a.b.c.d/(n-96). The whole mapped
+        // block (/96) stays IPv6: as 0.0.0.0/0 it would read as "everyone".
         if let IpAddr::V6(v6) = network
-            && prefix >= 96
+            && prefix > 96
             && let Some(v4) = v6.to_ipv4_mapped()
         {
             return Ok(Cidr {
@@ -262,8 +263,11 @@ mod tests {
         assert_eq!(mapped, "10.0.0.0/8".parse().unwrap());
         assert!(mapped.contains(ip("10.9.9.9")));
         assert!(mapped.contains(ip("::ffff:10.9.9.9")));
-        // The whole mapped block holds every IPv4 address.
-        assert!(list(&["::ffff:0:0/96"]).allows(ip("198.51.100.1")));
+        // The whole mapped block holds every IPv4 address, and only those.
+        let mapped_block = list(&["::ffff:0:0/96"]);
+        assert!(mapped_block.allows(ip("198.51.100.1")));
+        assert!(!mapped_block.allows(ip("2001:db8::1")));
+        assert!(!mapped_block.is_all());
     }
 
     #[test]

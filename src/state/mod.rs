@@ -31,8 +31,9 @@ pub const STATE_FILE: &str = "state.bin";
 pub const FORMAT_VERSION: u16 = 2;
 /// Versions `decode` reads: the current one and the one it migrates from.
 const READABLE: [u16; 2] = [1, FORMAT_VERSION];
-const MAX_PASSWORD_LEN: usize = 256;
-const MAX_USER_LEN: usize = 64;
+/// Generous bounds: a state the agent wrote must never fail them.
+const MAX_PASSWORD_LEN: usize = 1024;
+const MAX_USER_LEN: usize = 1024;
 
 /// What survives a restart. `Debug` hides the password.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,6 +352,13 @@ mod tests {
         let payload = postcard::to_allocvec(&state).unwrap();
         let err = decode(&blob::wrap(FORMAT_VERSION, &payload)).unwrap_err();
         assert!(err.to_string().contains("too many"), "{err}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let shown = format!("{:?}", sample());
+        assert!(!shown.contains("abc"), "{shown}");
+        assert!(shown.contains("<hidden>"));
     }
 
     #[test]
