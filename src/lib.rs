@@ -6,15 +6,21 @@
 //!  admin ─► net::Transport ─► rdp::Connection (acceptor, CredSSP, input PDUs)
 //!        ─► input::InputSink
 //!  agent: the mio loop that owns all of the above and moves bytes between them
-//!  state: the persisted blob (password, publishing), written atomically
+//!  policy: who may connect (allowlist, failed-login lockout, access modes), sans-IO
+//!  state: the persisted blob (password, modes, login counts), written atomically;
+//!         rotation, the publish hook, and `state::Keeper` that the agent drives
+//!  config: the serve settings file (TOML), merged under the command-line flags
 //! ```
-//! Every layer but `agent` and `net` is sans-IO: bytes and time in, bytes and events out.
+//! Every layer but `agent`, `net` and the file and process shell of `state` (`save`, `load`,
+//! `Keeper`, the hook runner) is sans-IO: bytes and time in, bytes and events out.
 
 pub mod agent;
 pub mod cli;
+pub mod config;
 pub mod input;
 pub mod log;
 pub mod net;
+pub mod policy;
 pub mod rdp;
 pub mod screen;
 pub mod state;

@@ -1,8 +1,17 @@
 //! Flag parsing by hand: a handful of flags does not warrant a parser crate in firmware.
+//!
+//! `serve` settings come from three places, later ones winning: defaults that work on a
+//! bare board, the config file (`--config PATH`, else `/etc/thinshadow.toml` if present),
+//! then the flags. Files and flags share one table of keys (`config::KEYS`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::config::{self, Kind, Setting};
+use crate::policy::{Allowlist, LockoutPolicy};
+use crate::state::publish::DEFAULT_TIMEOUT;
+use crate::state::rotation::DEFAULT_PERIOD;
 
 pub const HELP_SHOWN: &str = "\0help";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/thinshadow";
@@ -16,6 +25,15 @@ pub struct ServeArgs {
     pub handshake_timeout: Duration,
     pub frame_interval: Duration,
     pub max_handshakes: usize,
+    /// The config file that was read, if any.
+    pub config: Option<PathBuf>,
+    pub rotation_period: Duration,
+    pub rotate_after_session: bool,
+    pub publish_hook: Option<PathBuf>,
+    pub hook_timeout: Duration,
+    pub lockout_after: u32,
+    pub lockout_window: Duration,
+    pub allow: Allowlist,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -30,11 +48,6 @@ fn value<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -> Result<&'
         .ok_or_else(|| format!("{flag} needs a value"))
 }
 
-fn number<T: std::str::FromStr>(flag: &str, text: &str, what: &str) -> Result<T, String> {
-    text.parse()
-        .map_err(|_| format!("{flag}: expected {what}, got '{text}'"))
-}
-
 fn split_flag(arg: &str) -> (&str, Option<&str>) {
     match arg.split_once('=') {
         Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
@@ -42,72 +55,128 @@ fn split_flag(arg: &str) -> (&str, Option<&str>) {
     }
 }
 
-impl ServeArgs {
-    pub fn parse(args: &[String]) -> Result<Self, String> {
-        let mut parsed = ServeArgs {
-            listen: "0.0.0.0:3389"
-                .parse()
-                .map_err(|_| "default listen address")?,
+/// What the command line said, before the file is merged in.
+#[derive(Debug, Default)]
+struct Flags {
+    config: Option<PathBuf>,
+    settings: Vec<Setting>,
+}
+
+impl Flags {
+    fn parse(args: &[String]) -> Result<Flags, String> {
+        let mut flags = Flags::default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let (flag, inline) = split_flag(arg);
+            match flag {
+                "--config" => {
+                    let path = inline.map_or_else(|| value(flag, &mut it), Ok)?;
+                    if path.is_empty() {
+                        return Err("--config: expected a file path, got ''".into());
+                    }
+                    flags.config = Some(path.into());
+                }
+                "--help" | "-h" => {
+                    print!("{}", super::USAGE);
+                    return Err(HELP_SHOWN.into());
+                }
+                _ => {
+                    let Some(key) = config::key_by_flag(flag) else {
+                        return Err(format!(
+                            "serve: unknown option '{flag}' (see thinshadow --help)"
+                        ));
+                    };
+                    // A switch: present means true; `--flag=false` is allowed too.
+                    let text = match (key.kind, inline) {
+                        (Kind::Bool, None) => "true",
+                        (_, Some(text)) => text,
+                        (_, None) => value(flag, &mut it)?,
+                    };
+                    let setting = key.parse_flag(text).map_err(|e| e.to_string())?;
+                    flags.settings.push(setting);
+                }
+            }
+        }
+        Ok(flags)
+    }
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        let lockout = LockoutPolicy::default();
+        ServeArgs {
+            listen: SocketAddr::from(([0, 0, 0, 0], 3389)),
             screen: "fbdev:/dev/fb0".into(),
             state_dir: DEFAULT_STATE_DIR.into(),
             user: "admin".into(),
             handshake_timeout: Duration::from_secs(15),
             frame_interval: Duration::from_millis(33),
             max_handshakes: 8,
+            config: None,
+            rotation_period: DEFAULT_PERIOD,
+            rotate_after_session: false,
+            publish_hook: None,
+            hook_timeout: DEFAULT_TIMEOUT,
+            lockout_after: lockout.after,
+            lockout_window: lockout.window,
+            allow: Allowlist::all(),
+        }
+    }
+}
+
+impl ServeArgs {
+    /// Defaults, then the config file, then the flags.
+    pub fn parse(args: &[String]) -> Result<Self, String> {
+        Self::parse_with_default_config(args, Path::new(config::DEFAULT_PATH))
+    }
+
+    /// `parse` with another default config path (tests).
+    pub fn parse_with_default_config(args: &[String], default: &Path) -> Result<Self, String> {
+        let flags = Flags::parse(args)?;
+        // A named file must exist; the default one only if it does.
+        let file = match flags.config {
+            Some(path) => Some(path),
+            None => default.exists().then(|| default.to_owned()),
         };
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let (flag, inline) = split_flag(arg);
-            let mut take = || inline.map_or_else(|| value(flag, &mut it), Ok);
-            match flag {
-                "--listen" => {
-                    let text = take()?;
-                    parsed.listen = number(flag, text, "ADDR:PORT, e.g. 0.0.0.0:3389")?;
-                }
-                "--screen" => parsed.screen = take()?.to_owned(),
-                "--state-dir" => parsed.state_dir = take()?.into(),
-                "--user" => {
-                    let user = take()?;
-                    if user.is_empty() || user.len() > 64 || user.contains(['\\', '@', ' ']) {
-                        return Err(format!("--user: expected a plain user name, got '{user}'"));
-                    }
-                    parsed.user = user.to_owned();
-                }
-                "--handshake-timeout" => {
-                    let secs: u64 = number(flag, take()?, "seconds (1 to 600)")?;
-                    if !(1..=600).contains(&secs) {
-                        return Err(format!("{flag}: expected seconds (1 to 600), got {secs}"));
-                    }
-                    parsed.handshake_timeout = Duration::from_secs(secs);
-                }
-                "--frame-interval" => {
-                    let ms: u64 = number(flag, take()?, "milliseconds (5 to 10000)")?;
-                    if !(5..=10_000).contains(&ms) {
-                        return Err(format!(
-                            "{flag}: expected milliseconds (5 to 10000), got {ms}"
-                        ));
-                    }
-                    parsed.frame_interval = Duration::from_millis(ms);
-                }
-                "--max-handshakes" => {
-                    let n: usize = number(flag, take()?, "a count (1 to 256)")?;
-                    if !(1..=256).contains(&n) {
-                        return Err(format!("{flag}: expected a count (1 to 256), got {n}"));
-                    }
-                    parsed.max_handshakes = n;
-                }
-                "--help" | "-h" => {
-                    print!("{}", super::USAGE);
-                    return Err(HELP_SHOWN.into());
-                }
-                other => {
-                    return Err(format!(
-                        "serve: unknown option '{other}' (see thinshadow --help)"
-                    ));
-                }
+        let mut parsed = ServeArgs::default();
+        if let Some(path) = &file {
+            for setting in config::read_file(path).map_err(|e| e.to_string())? {
+                parsed.apply(setting);
             }
         }
+        for setting in flags.settings {
+            parsed.apply(setting);
+        }
+        parsed.config = file;
         Ok(parsed)
+    }
+
+    pub fn apply(&mut self, setting: Setting) {
+        match setting {
+            Setting::Listen(v) => self.listen = v,
+            Setting::Screen(v) => self.screen = v,
+            Setting::StateDir(v) => self.state_dir = v,
+            Setting::User(v) => self.user = v,
+            Setting::HandshakeTimeout(v) => self.handshake_timeout = v,
+            Setting::FrameInterval(v) => self.frame_interval = v,
+            Setting::MaxHandshakes(v) => self.max_handshakes = v,
+            Setting::RotationPeriod(v) => self.rotation_period = v,
+            Setting::RotateAfterSession(v) => self.rotate_after_session = v,
+            Setting::PublishHook(v) => self.publish_hook = Some(v),
+            Setting::HookTimeout(v) => self.hook_timeout = v,
+            Setting::LockoutAfter(v) => self.lockout_after = v,
+            Setting::LockoutWindow(v) => self.lockout_window = v,
+            Setting::Allow(v) => self.allow = v,
+        }
+    }
+
+    /// The lockout policy these settings describe.
+    pub fn lockout_policy(&self) -> LockoutPolicy {
+        LockoutPolicy {
+            after: self.lockout_after,
+            window: self.lockout_window,
+            ..LockoutPolicy::default()
+        }
     }
 }
 
@@ -148,37 +217,171 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    /// Parses with no default config file, whatever this machine has in /etc.
+    fn parse(list: &[&str]) -> Result<ServeArgs, String> {
+        ServeArgs::parse_with_default_config(&args(list), Path::new("/nonexistent/x.toml"))
+    }
+
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, text: &str) -> TempFile {
+            let path = std::env::temp_dir().join(format!(
+                "thinshadow-args-{name}-{}.toml",
+                std::process::id()
+            ));
+            std::fs::write(&path, text).unwrap();
+            TempFile(path)
+        }
+
+        fn arg(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
     #[test]
     fn defaults_work_on_a_bare_board() {
-        let parsed = ServeArgs::parse(&[]).unwrap();
+        let parsed = parse(&[]).unwrap();
         assert_eq!(parsed.listen.port(), 3389);
         assert_eq!(parsed.screen, "fbdev:/dev/fb0");
         assert_eq!(parsed.user, "admin");
+        assert_eq!(parsed.rotation_period, Duration::from_secs(86_400));
+        assert!(!parsed.rotate_after_session);
+        assert_eq!(parsed.publish_hook, None);
+        assert_eq!(parsed.hook_timeout, Duration::from_secs(10));
+        assert_eq!(parsed.lockout_after, 5);
+        assert_eq!(parsed.lockout_window, Duration::from_secs(300));
+        assert!(parsed.allow.is_all());
+        assert_eq!(parsed.config, None);
     }
 
     #[test]
     fn flags_in_both_forms() {
-        let parsed = ServeArgs::parse(&args(&[
-            "--listen",
-            "127.0.0.1:4000",
-            "--screen=synthetic:640x480",
-        ]))
-        .unwrap();
+        let parsed = parse(&["--listen", "127.0.0.1:4000", "--screen=synthetic:640x480"]).unwrap();
         assert_eq!(parsed.listen, "127.0.0.1:4000".parse().unwrap());
         assert_eq!(parsed.screen, "synthetic:640x480");
     }
 
     #[test]
+    fn the_new_flags() {
+        let parsed = parse(&[
+            "--publish-hook",
+            "/usr/bin/publish",
+            "--rotation-period=6",
+            "--rotate-after-session",
+            "--allow",
+            "10.0.0.0/8,fd00::/8",
+            "--lockout-after",
+            "3",
+            "--lockout-minutes",
+            "15",
+            "--hook-timeout",
+            "30",
+        ])
+        .unwrap();
+        assert_eq!(parsed.publish_hook, Some(PathBuf::from("/usr/bin/publish")));
+        assert_eq!(parsed.rotation_period, Duration::from_secs(6 * 3600));
+        assert!(parsed.rotate_after_session);
+        assert_eq!(parsed.allow.ranges().len(), 2);
+        assert_eq!(parsed.lockout_after, 3);
+        assert_eq!(parsed.lockout_window, Duration::from_secs(900));
+        assert_eq!(parsed.hook_timeout, Duration::from_secs(30));
+        let policy = parsed.lockout_policy();
+        assert_eq!((policy.after, policy.window), (3, Duration::from_secs(900)));
+        assert!(
+            !parse(&["--rotate-after-session=false"])
+                .unwrap()
+                .rotate_after_session
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_flag_and_the_form() {
-        let err = ServeArgs::parse(&args(&["--listen", "nowhere"])).unwrap_err();
+        let err = parse(&["--listen", "nowhere"]).unwrap_err();
         assert!(
             err.contains("--listen") && err.contains("ADDR:PORT"),
             "{err}"
         );
-        let err = ServeArgs::parse(&args(&["--frame-interval", "0"])).unwrap_err();
+        let err = parse(&["--frame-interval", "0"]).unwrap_err();
         assert!(err.contains("--frame-interval"), "{err}");
-        assert!(ServeArgs::parse(&args(&["--bogus"])).is_err());
-        assert!(ServeArgs::parse(&args(&["--listen"])).is_err());
+        assert_eq!(
+            parse(&["--rotation-period", "0"]).unwrap_err(),
+            "--rotation-period: expected hours (1 to 720), got '0'"
+        );
+        let err = parse(&["--allow", "10.0.0.0/8,10.0.0.1/8"]).unwrap_err();
+        assert!(err.starts_with(r#"--allow: "10.0.0.1/8": "#), "{err}");
+        let err = parse(&["--rotate-after-session=maybe"]).unwrap_err();
+        assert!(err.contains("true or false"), "{err}");
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--listen"]).is_err());
+        assert!(parse(&["--config"]).is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file = TempFile::new(
+            "precedence",
+            "listen = \"127.0.0.1:5000\"\nuser = \"support\"\nlockout_after = 7\nallow = [\"10.0.0.0/8\"]\n",
+        );
+        let parsed = parse(&["--config", file.arg(), "--user", "helpdesk"]).unwrap();
+        assert_eq!(
+            parsed.listen,
+            "127.0.0.1:5000".parse().unwrap(),
+            "from the file"
+        );
+        assert_eq!(parsed.user, "helpdesk", "the flag wins");
+        assert_eq!(parsed.lockout_after, 7);
+        assert_eq!(parsed.frame_interval, Duration::from_millis(33), "default");
+        assert_eq!(parsed.config.as_deref(), Some(file.0.as_path()));
+        // Order on the command line does not matter: the flag still wins.
+        let parsed = parse(&["--allow", "192.0.2.0/24", "--config", file.arg()]).unwrap();
+        assert_eq!(parsed.allow.to_string(), "192.0.2.0/24");
+    }
+
+    #[test]
+    fn the_default_file_is_read_only_if_present() {
+        let file = TempFile::new("default", "max_handshakes = 3\n");
+        let parsed = ServeArgs::parse_with_default_config(&[], &file.0).unwrap();
+        assert_eq!(parsed.max_handshakes, 3);
+        assert_eq!(parsed.config.as_deref(), Some(file.0.as_path()));
+        // A named file that is missing is an error; a missing default is not.
+        let err = parse(&["--config", "/nonexistent/thinshadow.toml"]).unwrap_err();
+        assert!(err.starts_with("/nonexistent/thinshadow.toml: "), "{err}");
+    }
+
+    #[test]
+    fn a_bad_file_stops_the_start_with_the_key_named() {
+        let file = TempFile::new("bad", "listen = \"x\"\n");
+        let err = parse(&["--config", file.arg(), "--listen", "127.0.0.1:1"]).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "{}: listen: expected ADDR:PORT, e.g. 0.0.0.0:3389, got \"x\"",
+                file.arg()
+            )
+        );
+        let file = TempFile::new("unknown", "colour = \"blue\"\n");
+        let err = parse(&["--config", file.arg()]).unwrap_err();
+        assert!(err.contains("unknown key \"colour\""), "{err}");
+    }
+
+    #[test]
+    fn help_lists_every_flag() {
+        for key in config::KEYS {
+            assert!(
+                super::super::USAGE.contains(key.flag),
+                "{} missing",
+                key.flag
+            );
+        }
+        assert!(super::super::USAGE.contains("--config"));
+        assert!(!super::super::USAGE.contains("__state-writer"));
     }
 
     #[test]

@@ -1,19 +1,9 @@
 //! `thinshadow creds`: what the administrator needs to connect, for people and for JSON.
 
-use std::net::IpAddr;
-
 use super::CredsArgs;
 use crate::net::tls;
 use crate::state;
-
-pub struct Published {
-    pub user: String,
-    pub password: String,
-    pub addresses: Vec<IpAddr>,
-    pub port: u16,
-    pub cert_sha256: String,
-    pub password_issued_at: u64,
-}
+use crate::state::published::{Published, addresses, to_json};
 
 pub fn run(args: &CredsArgs) -> Result<(), String> {
     let published = gather(args)?;
@@ -30,40 +20,11 @@ fn gather(args: &CredsArgs) -> Result<Published, String> {
         .map_err(|e| format!("no credentials yet ({e}); is the agent running?"))?;
     let cert_path = args.state_dir.join(tls::CERT_FILE);
     let cert = std::fs::read(&cert_path).map_err(|e| format!("{}: {e}", cert_path.display()))?;
-    Ok(Published {
-        user: current.user,
-        password: current.password,
-        addresses: addresses(),
-        port: current.port,
-        cert_sha256: tls::fingerprint(&cert),
-        password_issued_at: current.password_issued_at,
-    })
-}
-
-/// Addresses of the non-loopback interfaces, IPv4 first.
-pub fn addresses() -> Vec<IpAddr> {
-    let mut found: Vec<IpAddr> = Vec::new();
-    if let Ok(list) = nix::ifaddrs::getifaddrs() {
-        for ifaddr in list {
-            let Some(address) = ifaddr.address else {
-                continue;
-            };
-            let ip = if let Some(v4) = address.as_sockaddr_in() {
-                IpAddr::V4(v4.ip())
-            } else if let Some(v6) = address.as_sockaddr_in6() {
-                IpAddr::V6(v6.ip())
-            } else {
-                continue;
-            };
-            let link_local_v6 =
-                matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
-            if !ip.is_loopback() && !link_local_v6 && !found.contains(&ip) {
-                found.push(ip);
-            }
-        }
-    }
-    found.sort_by_key(|ip| ip.is_ipv6());
-    found
+    Ok(Published::new(
+        &current,
+        addresses(),
+        &tls::fingerprint(&cert),
+    ))
 }
 
 pub fn to_text(p: &Published) -> String {
@@ -84,38 +45,6 @@ pub fn to_text(p: &Published) -> String {
         p.user,
         p.password,
     )
-}
-
-pub fn to_json(p: &Published) -> String {
-    let addresses: Vec<String> = p
-        .addresses
-        .iter()
-        .map(|a| json_string(&a.to_string()))
-        .collect();
-    format!(
-        "{{\"user\":{},\"password\":{},\"addresses\":[{}],\"port\":{},\"cert_sha256\":{},\"password_issued_at\":{}}}",
-        json_string(&p.user),
-        json_string(&p.password),
-        addresses.join(","),
-        p.port,
-        json_string(&p.cert_sha256),
-        p.password_issued_at
-    )
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

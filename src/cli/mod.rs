@@ -14,21 +14,53 @@ commands:
   creds    print how to connect: addresses, port, user, password, certificate fingerprint
   help     this text
 
-serve options:
-  --listen ADDR:PORT          where to listen (default 0.0.0.0:3389)
+serve options (flags override the config file, which overrides the defaults):
+  --config PATH               TOML file with the settings below, keys as in brackets
+                              (default /etc/thinshadow.toml if it exists)
+  --listen ADDR:PORT          where to listen (default 0.0.0.0:3389) [listen]
   --screen SPEC               fbdev:PATH | xwd:PATH | synthetic:WxH (default fbdev:/dev/fb0)
-  --state-dir DIR             certificate and state (default /var/lib/thinshadow)
-  --user NAME                 the user name admins log in with (default admin)
+                              [screen]
+  --state-dir DIR             certificate and state (default /var/lib/thinshadow) [state_dir]
+  --user NAME                 the user name admins log in with (default admin) [user]
   --handshake-timeout SECS    drop a client that has not logged in by then (default 15)
+                              [handshake_timeout]
   --frame-interval MS         screen scan interval during a session (default 33)
+                              [frame_interval]
   --max-handshakes N          handshakes in progress at once; more are closed (default 8)
+                              [max_handshakes]
+  --rotation-period HOURS     new password this often, and at every start (default 24)
+                              [rotation_period_hours]
+  --rotate-after-session      also a new password when a session ends [rotate_after_session]
+  --publish-hook PROGRAM      run after each rotation with the creds JSON on stdin
+                              [publish_hook]
+  --hook-timeout SECS         kill the hook after this long (default 10) [hook_timeout]
+  --allow CIDR[,CIDR...]      only these source ranges may connect (default: all)
+                              [allow, a list of strings]
+  --lockout-after N           failed logins from one address before a lockout (default 5)
+                              [lockout_after]
+  --lockout-minutes M         how long a lockout lasts (default 5) [lockout_minutes]
 
 creds options:
   --state-dir DIR             as for serve
-  --json                      one JSON object: user, password, addresses, port, cert_sha256
+  --json                      one JSON object: user, password, addresses, port, cert_sha256,
+                              password_issued_at (what the publish hook gets)
 
 logging: THINSHADOW_LOG or RUST_LOG = error | warn | info | debug (default info)
 ";
+
+/// `__state-writer DIR [START]`: writes states until killed (at most 30 s).
+fn state_writer(args: &[String]) -> Result<(), String> {
+    let [dir, rest @ ..] = args else {
+        return Err("__state-writer DIR [START]".into());
+    };
+    let start = match rest.first() {
+        Some(text) => text.parse().map_err(|_| format!("bad start '{text}'"))?,
+        None => 0,
+    };
+    let dir = std::path::Path::new(dir);
+    crate::state::stress_writer(dir, start, std::time::Duration::from_secs(30))
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
 
 /// Runs a command line; returns the process exit code.
 pub fn run(args: &[String]) -> i32 {
@@ -42,6 +74,8 @@ pub fn run(args: &[String]) -> i32 {
     let result = match command {
         "serve" => ServeArgs::parse(rest).and_then(|a| serve::run(&a)),
         "creds" => CredsArgs::parse(rest).and_then(|a| creds::run(&a)),
+        // Hidden: the child the power-cut test kills in the middle of writes.
+        "__state-writer" => state_writer(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             return 0;

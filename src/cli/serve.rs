@@ -1,6 +1,6 @@
 //! `thinshadow serve`: everything the agent needs, in order, each failure a clear message.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -9,7 +9,9 @@ use super::ServeArgs;
 use crate::agent::{Agent, AgentConfig};
 use crate::input::{CountingSink, InputSink};
 use crate::net::Identity;
-use crate::state::{self, LoadOutcome, State};
+use crate::state::publish::HookConfig;
+use crate::state::rotation::RotationPolicy;
+use crate::state::{self, Keeper, KeeperConfig};
 use crate::{info, warn};
 
 pub fn run(args: &ServeArgs) -> Result<(), String> {
@@ -23,6 +25,9 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| format!("cannot create a signalfd: {e}"))?;
 
+    if let Some(path) = &args.config {
+        info!("settings from {}", path.display());
+    }
     state::ensure_dir(&args.state_dir)
         .map_err(|e| format!("state directory {}: {e}", args.state_dir.display()))?;
     let identity = Identity::load_or_create(&args.state_dir).map_err(|e| e.to_string())?;
@@ -30,27 +35,14 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     let source =
         crate::screen::open(&args.screen).map_err(|e| format!("screen {}: {e}", args.screen))?;
 
-    let mut current = match state::load(&args.state_dir) {
-        LoadOutcome::Loaded(state) => state,
-        LoadOutcome::Missing => State::default(),
-        LoadOutcome::Corrupt { reason, kept_as } => {
-            warn!(
-                "state file was unreadable ({reason}); kept as {}, using defaults",
-                kept_as.display()
-            );
-            State::default()
-        }
-    };
+    let loaded = state::load(&args.state_dir).into_state();
+    let now = Instant::now();
+    let now_unix = unix_now();
     // A new password at every start of the agent.
-    current.password =
-        state::password::generate().map_err(|e| format!("no randomness for the password: {e}"))?;
-    current.password_issued_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    current.user = args.user.clone();
-    current.port = args.listen.port();
+    let mut keeper = Keeper::start(keeper_config(args, &identity), &loaded, now, now_unix)
+        .map_err(|e| e.to_string())?;
 
-    let mut config = AgentConfig::new(args.listen, &args.user, &current.password);
+    let mut config = AgentConfig::new(args.listen, &args.user, keeper.password());
     config.handshake_timeout = args.handshake_timeout;
     config.frame_interval = args.frame_interval;
     config.max_handshakes = args.max_handshakes;
@@ -68,15 +60,50 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     let mut agent = Agent::new(config, &identity, source, sink)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     // Publish only once the port is really ours.
-    current.port = agent.local_addr().port();
-    state::save(&args.state_dir, &current).map_err(|e| format!("cannot save state: {e}"))?;
+    keeper.set_port(agent.local_addr().port());
+    keeper
+        .commit(now, now_unix)
+        .map_err(|e| format!("cannot save state: {e}"))?;
+    if !args.allow.is_all() {
+        info!("only {} may connect", args.allow);
+    }
     info!(
-        "password rotated; `thinshadow creds --state-dir {}` shows it (certificate sha256 {})",
+        "`thinshadow creds --state-dir {}` shows the password (certificate sha256 {})",
         args.state_dir.display(),
         identity.fingerprint()
     );
     agent
         .watch_signals(signals)
         .map_err(|e| format!("cannot watch signals: {e}"))?;
-    agent.run().map_err(|e| format!("event loop failed: {e}"))
+    // Until the loop owns `keeper` (see state::keeper), only the start rotation happens:
+    // no periodic rotation, hook or lockout yet.
+    let result = agent.run().map_err(|e| format!("event loop failed: {e}"));
+    keeper.shut_down(Instant::now(), unix_now());
+    result
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Everything the keeper needs from the settings.
+fn keeper_config(args: &ServeArgs, identity: &Identity) -> KeeperConfig {
+    KeeperConfig {
+        state_dir: args.state_dir.clone(),
+        user: args.user.clone(),
+        port: args.listen.port(),
+        cert_sha256: identity.fingerprint(),
+        rotation: RotationPolicy {
+            period: args.rotation_period,
+            after_session: args.rotate_after_session,
+        },
+        hook: args.publish_hook.as_ref().map(|program| HookConfig {
+            program: program.clone(),
+            timeout: args.hook_timeout,
+        }),
+        lockout: args.lockout_policy(),
+        allow: args.allow.clone(),
+    }
 }

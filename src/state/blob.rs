@@ -35,6 +35,8 @@ impl std::fmt::Display for BlobError {
     }
 }
 
+impl std::error::Error for BlobError {}
+
 pub fn wrap(version: u16, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
@@ -45,8 +47,8 @@ pub fn wrap(version: u16, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks the frame and returns the payload of a blob of `version`.
-pub fn unwrap(version: u16, bytes: &[u8]) -> Result<&[u8], BlobError> {
+/// Checks the frame of a blob of one of the `accepted` versions; returns version and payload.
+pub fn unwrap<'a>(accepted: &[u16], bytes: &'a [u8]) -> Result<(u16, &'a [u8]), BlobError> {
     if bytes.len() < HEADER_LEN {
         return Err(BlobError::Truncated { len: bytes.len() });
     }
@@ -54,7 +56,7 @@ pub fn unwrap(version: u16, bytes: &[u8]) -> Result<&[u8], BlobError> {
         return Err(BlobError::BadMagic);
     }
     let found_version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if found_version != version {
+    if !accepted.contains(&found_version) {
         return Err(BlobError::UnknownVersion(found_version));
     }
     let len = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]) as usize;
@@ -72,7 +74,7 @@ pub fn unwrap(version: u16, bytes: &[u8]) -> Result<&[u8], BlobError> {
     if crc != crc32(payload) {
         return Err(BlobError::BadChecksum);
     }
-    Ok(payload)
+    Ok((found_version, payload))
 }
 
 /// CRC-32 (IEEE, reflected). Bitwise: the blob is small and written rarely.
@@ -99,7 +101,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let blob = wrap(3, b"hello");
-        assert_eq!(unwrap(3, &blob), Ok(&b"hello"[..]));
+        assert_eq!(unwrap(&[2, 3], &blob), Ok((3, &b"hello"[..])));
     }
 
     #[test]
@@ -107,15 +109,15 @@ mod tests {
         let blob = wrap(1, b"some state payload");
         for cut in 0..blob.len() {
             assert!(
-                unwrap(1, &blob[..cut]).is_err(),
+                unwrap(&[1], &blob[..cut]).is_err(),
                 "truncated at {cut} accepted"
             );
         }
         for i in 0..blob.len() {
             let mut bad = blob.clone();
             bad[i] ^= 0x40;
-            assert!(unwrap(1, &bad).is_err(), "flip at {i} accepted");
+            assert!(unwrap(&[1], &bad).is_err(), "flip at {i} accepted");
         }
-        assert_eq!(unwrap(2, &blob), Err(BlobError::UnknownVersion(1)));
+        assert_eq!(unwrap(&[2], &blob), Err(BlobError::UnknownVersion(1)));
     }
 }

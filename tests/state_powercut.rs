@@ -1,0 +1,208 @@
+//! The state file across interrupted writes: at every step of the atomic write, and with
+//! a real writer process killed (SIGKILL) at random moments, the next load sees the old
+//! state or the new one, never defaults and never garbage. Damaged files are set aside.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use thinshadow::state::{self, LoadOutcome, State, Step, stress_state};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    state::ensure_dir(&dir).unwrap();
+    dir
+}
+
+/// xorshift64*: reproducible randomness without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn loaded(dir: &Path) -> State {
+    match state::load(dir) {
+        LoadOutcome::Loaded(s) => s,
+        other => panic!("expected a whole state, got {other:?}"),
+    }
+}
+
+fn cut_at(at: Step) -> impl FnMut(Step) -> io::Result<()> {
+    move |step| {
+        if step == at {
+            Err(io::Error::other("power cut"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn every_interruption_point_leaves_old_or_new() {
+    let old = stress_state(1);
+    let new = stress_state(2);
+    for step in Step::ALL {
+        let dir = temp_dir(&format!("step-{step:?}"));
+        state::save(&dir, &old).unwrap();
+        let result = state::save_steps(&dir, &new, &mut cut_at(step));
+        assert!(result.is_err());
+        let expected = if matches!(step, Step::TempWritten | Step::TempSynced) {
+            &old
+        } else {
+            &new
+        };
+        assert_eq!(&loaded(&dir), expected, "cut after {step:?}");
+        // The next write goes through over whatever the cut left.
+        state::save(&dir, &stress_state(3)).unwrap();
+        assert_eq!(loaded(&dir), stress_state(3));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn a_torn_temp_file_is_never_read() {
+    let dir = temp_dir("torn");
+    let old = stress_state(1);
+    state::save(&dir, &old).unwrap();
+    let tmp = state::temp_path(&state::state_path(&dir)).unwrap();
+    // The page cache lost part of the unsynced temp file, then the power went.
+    let result = state::save_steps(&dir, &stress_state(2), &mut |step| {
+        if step == Step::TempWritten {
+            let len = std::fs::metadata(&tmp)?.len();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&tmp)?
+                .set_len(len / 2)?;
+            return Err(io::Error::other("power cut"));
+        }
+        Ok(())
+    });
+    assert!(result.is_err());
+    assert_eq!(loaded(&dir), old);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_first_write_cut_short_is_missing_not_corrupt() {
+    for step in [Step::TempWritten, Step::TempSynced] {
+        let dir = temp_dir(&format!("first-{step:?}"));
+        assert!(state::save_steps(&dir, &stress_state(1), &mut cut_at(step)).is_err());
+        assert!(matches!(state::load(&dir), LoadOutcome::Missing));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// A real writer process, killed with SIGKILL at random moments, many times.
+#[test]
+fn a_writer_killed_mid_write_leaves_old_or_new() {
+    let dir = temp_dir("sigkill");
+    state::save(&dir, &stress_state(0)).unwrap();
+    let mut rng = Rng(0x5EED_CAFE_F00D_0001);
+    let mut last = 0u64;
+    let mut advanced = 0;
+    let mut rounds = 0;
+    let until = Instant::now() + Duration::from_secs(4);
+    while rounds < 150 && Instant::now() < until {
+        rounds += 1;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_thinshadow"))
+            .arg("__state-writer")
+            .arg(&dir)
+            .arg((last + 1).to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("writer starts");
+        std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        let state = loaded(&dir);
+        let n = state.password_issued_at;
+        assert_eq!(
+            state,
+            stress_state(n),
+            "round {rounds}: a mix of two states"
+        );
+        assert!(n >= last, "round {rounds}: went back from {last} to {n}");
+        if n > last {
+            advanced += 1;
+        }
+        last = n;
+        assert!(!dir.join("state.bin.bad").exists(), "round {rounds}");
+    }
+    eprintln!("{rounds} rounds, {advanced} with progress, last state {last}");
+    assert!(rounds >= 20, "only {rounds} rounds in time");
+    assert!(
+        advanced >= 5,
+        "the writer got to write in only {advanced} of {rounds} rounds"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_truncation_is_set_aside_and_defaults_are_used() {
+    let blob = state::encode(&stress_state(7));
+    let dir = temp_dir("truncate");
+    let path = state::state_path(&dir);
+    for cut in 0..blob.len() {
+        std::fs::write(&path, &blob[..cut]).unwrap();
+        match state::load(&dir) {
+            LoadOutcome::Corrupt { kept_as, .. } => {
+                assert_eq!(std::fs::read(&kept_as).unwrap(), &blob[..cut], "cut {cut}");
+            }
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+        assert!(!path.exists());
+    }
+    std::fs::write(&path, &blob[..10]).unwrap();
+    assert_eq!(state::load(&dir).into_state(), State::default());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn random_bytes_and_flips_never_panic_nor_pass() {
+    let mut rng = Rng(0xD1CE_0000_0000_0042);
+    let blob = state::encode(&stress_state(9));
+    for _ in 0..2_000 {
+        let mut bad = blob.clone();
+        let at = rng.below(bad.len() as u64) as usize;
+        bad[at] ^= 1 << rng.below(8);
+        assert!(state::decode(&bad).is_err(), "flip at {at} accepted");
+    }
+    for round in 0..5_000 {
+        let len = rng.below(300) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let _ = state::decode(&bytes);
+        // A valid frame around random bytes reaches postcard and the checks after it.
+        let framed = frame(if round % 2 == 0 { 1 } else { 2 }, &bytes);
+        let _ = state::decode(&framed);
+    }
+    let dir = temp_dir("random");
+    std::fs::write(state::state_path(&dir), frame(2, &[0xff; 40])).unwrap();
+    assert!(matches!(state::load(&dir), LoadOutcome::Corrupt { .. }));
+    assert!(dir.join("state.bin.bad").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The blob frame (see `state::blob`) around any payload.
+fn frame(version: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = b"TSHD".to_vec();
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&state::crc32(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
