@@ -23,6 +23,7 @@ use crate::input::InputSink;
 use crate::net::{Identity, ReadStatus, Transport};
 use crate::rdp::{ConnError, Connection, EndReason, Event, Settings};
 use crate::screen::{BitmapEncoder, Damage, Rect, Source};
+use crate::state::{Admission, Keeper};
 use crate::{debug, error, info, warn};
 
 const LISTENER: Token = Token(0);
@@ -116,6 +117,8 @@ pub struct Agent {
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     signals: Option<SignalFd>,
+    /// Password rotation and publishing, lockout, allowlist. Tests may run without one.
+    keeper: Option<Keeper>,
 }
 
 impl Agent {
@@ -166,6 +169,7 @@ impl Agent {
             stop: Arc::new(AtomicBool::new(false)),
             waker,
             signals: None,
+            keeper: None,
         })
     }
 
@@ -178,6 +182,13 @@ impl Agent {
             flag: Arc::clone(&self.stop),
             waker: Arc::clone(&self.waker),
         }
+    }
+
+    /// Hands the credentials keeper to the loop: from now on it decides the password,
+    /// who may connect, and when to rotate and publish.
+    pub fn set_keeper(&mut self, keeper: Keeper) {
+        self.config.password = keeper.password().to_owned();
+        self.keeper = Some(keeper);
     }
 
     /// Serves SIGTERM/SIGINT (stop) and SIGHUP from a signalfd; the signals must already
@@ -220,6 +231,7 @@ impl Agent {
                 return Ok(());
             }
             let now = Instant::now();
+            self.poll_keeper(now);
             self.expire(now);
             self.screen_turn(now);
             self.reap(now);
@@ -241,6 +253,7 @@ impl Agent {
             consider(client.handshake_deadline);
             consider(client.closing);
         }
+        consider(self.keeper.as_ref().and_then(Keeper::next_deadline));
         if let Some(client) = self.session.and_then(|t| self.clients.get(&t))
             && client.rdp.is_active()
             && !self.screen.suppressed
@@ -273,6 +286,15 @@ impl Agent {
                 .count();
             if handshaking >= self.config.max_handshakes {
                 warn!("{peer}: closed before tls: {handshaking} handshakes already in progress");
+                drop(socket);
+                continue;
+            }
+            if let Some(Admission::Refuse(reason)) = self
+                .keeper
+                .as_ref()
+                .map(|k| k.admit(peer.ip(), Instant::now()))
+            {
+                info!("{peer}: refused before tls: {reason}");
                 drop(socket);
                 continue;
             }
@@ -355,6 +377,9 @@ impl Agent {
                 Err(ConnError::AuthFailed(reason)) => {
                     warn!("{}: login failed: {reason}", client.peer);
                     client.closing = Some(Instant::now() + LINGER);
+                    if let Some(keeper) = self.keeper.as_mut() {
+                        keeper.login_failed(client.peer.ip(), Instant::now());
+                    }
                 }
                 Err(e) => {
                     info!("{}: closing: {e}", client.peer);
@@ -407,7 +432,12 @@ impl Agent {
                     client.closing = Some(Instant::now());
                 }
             }
-            Event::Authenticated { user } => info!("{}: login ok as {user}", client.peer),
+            Event::Authenticated { user } => {
+                info!("{}: login ok as {user}", client.peer);
+                if let Some(keeper) = self.keeper.as_mut() {
+                    keeper.login_succeeded(client.peer.ip(), Instant::now());
+                }
+            }
             Event::Accepted {
                 width,
                 height,
@@ -462,6 +492,15 @@ impl Agent {
                 info!("{}: client disconnected", client.peer);
                 client.closing = Some(Instant::now() + LINGER);
             }
+        }
+    }
+
+    /// Rotation, publishing and pending saves; a rotation applies to the next login.
+    fn poll_keeper(&mut self, now: Instant) {
+        if let Some(keeper) = self.keeper.as_mut()
+            && keeper.poll(now, unix_now())
+        {
+            self.config.password = keeper.password().to_owned();
         }
     }
 
@@ -550,6 +589,11 @@ impl Agent {
             self.screen.stop();
             let secs = client.started.map_or(0, |s| s.elapsed().as_secs());
             info!("{}: session ended after {secs} s", client.peer);
+            if let Some(keeper) = self.keeper.as_mut()
+                && keeper.session_ended(Instant::now(), unix_now())
+            {
+                self.config.password = keeper.password().to_owned();
+            }
         }
     }
 
@@ -579,6 +623,9 @@ impl Agent {
         let tokens: Vec<Token> = self.clients.keys().copied().collect();
         for token in tokens {
             self.drop_client(token);
+        }
+        if let Some(keeper) = self.keeper.as_mut() {
+            keeper.shut_down(Instant::now(), unix_now());
         }
         info!("stopped");
     }
@@ -655,4 +702,10 @@ impl Screen {
         }
         Ok(Produced::Output)
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

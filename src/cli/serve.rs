@@ -75,11 +75,9 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     agent
         .watch_signals(signals)
         .map_err(|e| format!("cannot watch signals: {e}"))?;
-    // Until the loop owns `keeper` (see state::keeper), only the start rotation happens:
-    // no periodic rotation, hook or lockout yet.
-    let result = agent.run().map_err(|e| format!("event loop failed: {e}"));
-    keeper.shut_down(Instant::now(), unix_now());
-    result
+    // From here the loop owns the keeper: rotation, the publish hook, lockout, allowlist.
+    agent.set_keeper(keeper);
+    agent.run().map_err(|e| format!("event loop failed: {e}"))
 }
 
 fn unix_now() -> u64 {

@@ -24,6 +24,8 @@ pub struct Options {
     pub handshake_timeout: Duration,
     pub max_handshakes: usize,
     pub frame_interval: Duration,
+    /// Run the agent with a credentials keeper (rotation, lockout) over this state.
+    pub keeper: Option<thinshadow::state::KeeperConfig>,
 }
 
 impl Default for Options {
@@ -32,6 +34,7 @@ impl Default for Options {
             handshake_timeout: Duration::from_secs(15),
             max_handshakes: 8,
             frame_interval: Duration::from_millis(20),
+            keeper: None,
         }
     }
 }
@@ -54,6 +57,15 @@ where
         let identity = Identity::generate().expect("certificate");
         let mut agent =
             Agent::new(config, &identity, make_source(), Box::new(sink)).expect("agent starts");
+        if let Some(keeper_config) = options.keeper {
+            let (now, unix) = (std::time::Instant::now(), unix_now());
+            let loaded = thinshadow::state::load(&keeper_config.state_dir).into_state();
+            let mut keeper = thinshadow::state::Keeper::start(keeper_config, &loaded, now, unix)
+                .expect("keeper");
+            keeper.set_port(agent.local_addr().port());
+            keeper.commit(now, unix).expect("state saved");
+            agent.set_keeper(keeper);
+        }
         ready_tx
             .send((agent.local_addr(), agent.stop_handle()))
             .unwrap();
@@ -88,4 +100,10 @@ impl Drop for RunningAgent {
             let _ = thread.join();
         }
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -1,0 +1,169 @@
+//! The remote connection password as an admin meets it: rotated, published in the state
+//! directory, refused when old, and a lockout for an address that keeps guessing.
+
+mod common;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::agent::{self, Options, USER};
+use common::client::{ClientConfig, ConnectError, Security, TestClient};
+use thinshadow::policy::{Allowlist, LockoutPolicy};
+use thinshadow::state::rotation::RotationPolicy;
+use thinshadow::state::{self, KeeperConfig};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("creds-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    state::ensure_dir(&dir).unwrap();
+    dir
+}
+
+fn keeper(dir: &Path, rotation: RotationPolicy, lockout: LockoutPolicy) -> KeeperConfig {
+    KeeperConfig {
+        state_dir: dir.to_owned(),
+        user: USER.into(),
+        port: 0,
+        cert_sha256: "ab:cd".into(),
+        rotation,
+        hook: None,
+        lockout,
+        allow: Allowlist::all(),
+    }
+}
+
+fn synthetic() -> Box<dyn thinshadow::screen::Source> {
+    thinshadow::screen::open("synthetic:256x192").unwrap()
+}
+
+fn published_password(dir: &Path) -> String {
+    state::read(dir).expect("state written").password
+}
+
+fn login(addr: SocketAddr, password: &str) -> Result<TestClient, ConnectError> {
+    TestClient::connect(&ClientConfig::new(addr, USER, password, Security::Nla))
+}
+
+#[test]
+fn after_a_session_the_old_password_fails_and_the_new_one_works() {
+    let dir = temp_dir("rotate");
+    let rotation = RotationPolicy {
+        after_session: true,
+        ..RotationPolicy::default()
+    };
+    // The failed login with the old password would make the next one wait a second.
+    let quick_retry = LockoutPolicy {
+        first_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
+        ..LockoutPolicy::default()
+    };
+    let options = Options {
+        keeper: Some(keeper(&dir, rotation, quick_retry)),
+        ..Options::default()
+    };
+    let agent = agent::start(options, synthetic);
+    let first = published_password(&dir);
+    let mut client = login(agent.addr, &first).expect("login with the published password");
+    client.pump_for(Duration::from_millis(300)).unwrap();
+    client.disconnect();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut second = published_password(&dir);
+    while second == first && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        second = published_password(&dir);
+    }
+    assert_ne!(first, second, "no rotation after the session");
+
+    match login(agent.addr, &first) {
+        Err(e) => assert!(e.is_auth_failure(), "old password: {e:?}"),
+        Ok(_) => panic!("the old password still works"),
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    login(agent.addr, &second).expect("login with the new password");
+}
+
+/// A TCP connection from another loopback address (127.0.0.2).
+fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+    let fd: OwnedFd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .unwrap();
+    let local: SocketAddr = format!("{source}:0").parse().unwrap();
+    let SocketAddr::V4(local) = local else {
+        unreachable!()
+    };
+    let SocketAddr::V4(to) = to else {
+        panic!("ipv4 agent")
+    };
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::from(local),
+    )
+    .unwrap();
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(to)).unwrap();
+    TcpStream::from(fd)
+}
+
+/// Sends an X.224 request; true if the agent answers it, false if it closes the socket.
+fn answered(mut stream: TcpStream) -> bool {
+    use std::io::Write;
+    let request: [u8; 19] = [3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 3, 0, 0, 0];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    if stream.write_all(&request).is_err() {
+        return false;
+    }
+    let mut reply = [0u8; 19];
+    stream.read_exact(&mut reply).is_ok()
+}
+
+#[test]
+fn repeated_wrong_passwords_lock_one_address_out_for_a_while() {
+    let dir = temp_dir("lockout");
+    let lockout = LockoutPolicy {
+        after: 3,
+        window: Duration::from_secs(2),
+        first_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
+        capacity: 64,
+    };
+    let options = Options {
+        keeper: Some(keeper(&dir, RotationPolicy::default(), lockout)),
+        ..Options::default()
+    };
+    let agent = agent::start(options, synthetic);
+    let password = published_password(&dir);
+    for attempt in 0..3 {
+        std::thread::sleep(Duration::from_millis(20));
+        match login(agent.addr, "wrong-guess") {
+            Err(e) => assert!(e.is_auth_failure(), "attempt {attempt}: {e:?}"),
+            Ok(_) => panic!("a wrong password logged in"),
+        }
+    }
+    // Locked out: even the right password is turned away before TLS.
+    match login(agent.addr, &password) {
+        Err(ConnectError::Io(_)) => {}
+        other => panic!(
+            "expected the connection to be closed, got {:?}",
+            other.map(|_| "a session")
+        ),
+    }
+    // Another address is not affected.
+    assert!(
+        answered(connect_from("127.0.0.2", agent.addr)),
+        "127.0.0.2 was refused too"
+    );
+    // After the window the right password works again.
+    std::thread::sleep(Duration::from_millis(2100));
+    login(agent.addr, &password).expect("login after the lockout window");
+}
