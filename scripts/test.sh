@@ -8,6 +8,9 @@ scripts/setup.sh
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "licences of every shipped crate"
+scripts/check-licenses.sh
+
 step "cargo test (host)"
 cargo test
 
