@@ -23,7 +23,7 @@ use crate::input::InputSink;
 use crate::net::{Identity, ReadStatus, Transport};
 use crate::rdp::{ConnError, Connection, EndReason, Event, Settings};
 use crate::screen::{BitmapEncoder, Damage, Rect, Source};
-use crate::state::{Admission, Keeper};
+use crate::state::{Admission, Keeper, Refusal};
 use crate::{debug, error, info, warn};
 
 const LISTENER: Token = Token(0);
@@ -83,6 +83,8 @@ struct Client {
     rdp: Connection,
     peer: SocketAddr,
     handshake_deadline: Option<Instant>,
+    /// Not served before this instant (a penalty after failed logins from its address).
+    hold_until: Option<Instant>,
     /// Set when the connection is ending: flush until this instant, then drop.
     closing: Option<Instant>,
     started: Option<Instant>,
@@ -226,6 +228,7 @@ impl Agent {
             for token in std::mem::take(&mut self.unread) {
                 self.serve(token);
             }
+            self.release_held(Instant::now());
             if self.stop.load(Ordering::SeqCst) {
                 self.shut_down();
                 return Ok(());
@@ -251,6 +254,7 @@ impl Agent {
         };
         for client in self.clients.values() {
             consider(client.handshake_deadline);
+            consider(client.hold_until);
             consider(client.closing);
         }
         consider(self.keeper.as_ref().and_then(Keeper::next_deadline));
@@ -289,14 +293,21 @@ impl Agent {
                 drop(socket);
                 continue;
             }
-            if let Some(Admission::Refuse(reason)) = self
-                .keeper
-                .as_ref()
-                .map(|k| k.admit(peer.ip(), Instant::now()))
-            {
-                info!("{peer}: refused before tls: {reason}");
-                drop(socket);
-                continue;
+            let now = Instant::now();
+            // Soon after a failed login the address waits: its handshake starts late (as
+            // OpenSSH's penalties do) instead of failing, so a retyped password still works.
+            let mut hold_until = None;
+            match self.keeper.as_ref().map(|k| k.admit(peer.ip(), now)) {
+                Some(Admission::Refuse(Refusal::Wait(wait))) => {
+                    debug!("{peer}: held {} ms after a failed login", wait.as_millis());
+                    hold_until = Some(now + wait);
+                }
+                Some(Admission::Refuse(reason)) => {
+                    info!("{peer}: refused before tls: {reason}");
+                    drop(socket);
+                    continue;
+                }
+                Some(Admission::Allow) | None => {}
             }
             let _ = socket.set_nodelay(true);
             let token = Token(self.next_token);
@@ -324,7 +335,10 @@ impl Agent {
                     transport,
                     rdp: Connection::new(settings),
                     peer,
-                    handshake_deadline: Some(Instant::now() + self.config.handshake_timeout),
+                    handshake_deadline: Some(
+                        hold_until.unwrap_or(now) + self.config.handshake_timeout,
+                    ),
+                    hold_until,
                     closing: None,
                     started: None,
                 },
@@ -351,11 +365,30 @@ impl Agent {
         }
     }
 
+    /// Serves held connections whose penalty is over (they got no readiness event since).
+    fn release_held(&mut self, now: Instant) {
+        let due: Vec<Token> = self
+            .clients
+            .iter_mut()
+            .filter(|(_, c)| c.hold_until.is_some_and(|at| now >= at))
+            .map(|(token, c)| {
+                c.hold_until = None;
+                *token
+            })
+            .collect();
+        for token in due {
+            self.serve(token);
+        }
+    }
+
     /// Reads, feeds the protocol, handles its events, writes.
     fn serve(&mut self, token: Token) {
         let Some(client) = self.clients.get_mut(&token) else {
             return;
         };
+        if client.hold_until.is_some() {
+            return;
+        }
         let mut plaintext = Vec::new();
         let status = match client.transport.read(&mut plaintext) {
             Ok(status) => status,

@@ -167,3 +167,30 @@ fn repeated_wrong_passwords_lock_one_address_out_for_a_while() {
     std::thread::sleep(Duration::from_millis(2100));
     login(agent.addr, &password).expect("login after the lockout window");
 }
+
+#[test]
+fn a_retry_right_after_a_wrong_password_is_held_back_not_refused() {
+    let dir = temp_dir("held");
+    let options = Options {
+        keeper: Some(keeper(
+            &dir,
+            RotationPolicy::default(),
+            LockoutPolicy::default(),
+        )),
+        ..Options::default()
+    };
+    let agent = agent::start(options, synthetic);
+    let password = published_password(&dir);
+    match login(agent.addr, "typo") {
+        Err(e) => assert!(e.is_auth_failure(), "{e:?}"),
+        Ok(_) => panic!("a wrong password logged in"),
+    }
+    let started = Instant::now();
+    login(agent.addr, &password).expect("the retyped password works");
+    // The default policy makes the address wait a second after its first failure.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "not held: {:?}",
+        started.elapsed()
+    );
+}
