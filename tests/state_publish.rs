@@ -56,6 +56,7 @@ fn json(password: &str) -> String {
         port: 3389,
         cert_sha256: "ab:cd".into(),
         password_issued_at: 1_800_000_000,
+        password_rotates_at: 1_800_086_400,
     })
 }
 

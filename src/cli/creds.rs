@@ -27,11 +27,27 @@ fn gather(args: &CredsArgs) -> Result<Published, String> {
     ))
 }
 
+/// "in 23 h 59 min (Unix 1795862400)": people read the first part, scripts the second.
+fn next_change(at: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if at == 0 {
+        return "unknown".to_owned();
+    }
+    let left = at.saturating_sub(now);
+    format!(
+        "in {} h {} min (Unix {at}), or at the next start of the agent",
+        left / 3600,
+        left % 3600 / 60
+    )
+}
+
 pub fn to_text(p: &Published) -> String {
     let addresses: Vec<String> = p.addresses.iter().map(ToString::to_string).collect();
     let first = addresses.first().map_or("THIN-CLIENT-IP", String::as_str);
     format!(
-        "addresses:   {}\nport:        {}\nuser:        {}\npassword:    {}\ncertificate: sha256 {}\nconnect:     xfreerdp /v:{first}:{} /u:{} /p:{}\n",
+        "addresses:   {}\nport:        {}\nuser:        {}\npassword:    {}\nnext change: {}\ncertificate: sha256 {}\nconnect:     xfreerdp /v:{first}:{} /u:{} /p:{}\n",
         if addresses.is_empty() {
             "(none up)".to_owned()
         } else {
@@ -40,6 +56,7 @@ pub fn to_text(p: &Published) -> String {
         p.port,
         p.user,
         p.password,
+        next_change(p.password_rotates_at),
         p.cert_sha256,
         p.port,
         p.user,
@@ -60,10 +77,11 @@ mod tests {
             port: 3389,
             cert_sha256: "ab:cd".into(),
             password_issued_at: 7,
+            password_rotates_at: 86_407,
         };
         assert_eq!(
             to_json(&p),
-            r#"{"user":"admin","password":"pa\"ss","addresses":["10.0.2.15"],"port":3389,"cert_sha256":"ab:cd","password_issued_at":7}"#
+            r#"{"user":"admin","password":"pa\"ss","addresses":["10.0.2.15"],"port":3389,"cert_sha256":"ab:cd","password_issued_at":7,"password_rotates_at":86407}"#
         );
         assert!(to_text(&p).contains("xfreerdp /v:10.0.2.15:3389 /u:admin"));
     }

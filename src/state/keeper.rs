@@ -66,6 +66,7 @@ pub struct Keeper {
     cert_sha256: String,
     state: State,
     schedule: Schedule,
+    rotation_period: Duration,
     hook: Option<HookRunner>,
     lockout: Lockout,
     allow: Allowlist,
@@ -89,10 +90,12 @@ impl Keeper {
         let mut state = rotation::rotate(loaded, now_unix)?;
         state.user = config.user;
         state.port = config.port;
+        state.password_rotates_at = now_unix.saturating_add(config.rotation.period.as_secs());
         Ok(Keeper {
             dir: config.state_dir,
             cert_sha256: config.cert_sha256,
             state,
+            rotation_period: config.rotation.period,
             schedule: Schedule::new(config.rotation, now, now_unix),
             hook: config.hook.map(HookRunner::new),
             lockout,
@@ -230,7 +233,10 @@ impl Keeper {
     /// the rotation is retried later, so `creds` never shows a password that does not work.
     fn rotate(&mut self, reason: Reason, now: Instant, now_unix: u64) -> bool {
         let new = match rotation::rotate(&self.state, now_unix) {
-            Ok(new) => new,
+            Ok(mut new) => {
+                new.password_rotates_at = now_unix.saturating_add(self.rotation_period.as_secs());
+                new
+            }
             Err(e) => {
                 warn!("password not rotated ({reason}): {e}");
                 self.schedule.failed(reason, now);

@@ -48,6 +48,8 @@ pub struct State {
     pub modes: Modes,
     /// Failed-login counts per source address, so a restart does not reset them.
     pub failed_logins: Vec<LockoutRecord>,
+    /// When the periodic rotation will replace the password (Unix seconds), for `creds`.
+    pub password_rotates_at: u64,
 }
 
 impl fmt::Debug for State {
@@ -59,6 +61,7 @@ impl fmt::Debug for State {
             .field("port", &self.port)
             .field("modes", &self.modes)
             .field("failed_logins", &self.failed_logins.len())
+            .field("password_rotates_at", &self.password_rotates_at)
             .finish()
     }
 }
@@ -245,6 +248,7 @@ pub fn stress_state(n: u64) -> State {
         port: (n % 60_000) as u16,
         modes: Modes::default(),
         failed_logins: records,
+        password_rotates_at: n + 86_400,
     }
 }
 
@@ -278,6 +282,7 @@ mod tests {
         State {
             password: "abc".into(),
             password_issued_at: 42,
+            password_rotates_at: 86_442,
             user: "admin".into(),
             port: 3389,
             modes: Modes {

@@ -13,6 +13,8 @@ pub struct Published {
     pub port: u16,
     pub cert_sha256: String,
     pub password_issued_at: u64,
+    /// When the periodic rotation replaces the password (Unix seconds).
+    pub password_rotates_at: u64,
 }
 
 impl Published {
@@ -24,6 +26,7 @@ impl Published {
             port: state.port,
             cert_sha256: cert_sha256.to_owned(),
             password_issued_at: state.password_issued_at,
+            password_rotates_at: state.password_rotates_at,
         }
     }
 }
@@ -48,13 +51,14 @@ pub fn to_json(p: &Published) -> String {
         .map(|a| json_string(&a.to_string()))
         .collect();
     format!(
-        "{{\"user\":{},\"password\":{},\"addresses\":[{}],\"port\":{},\"cert_sha256\":{},\"password_issued_at\":{}}}",
+        "{{\"user\":{},\"password\":{},\"addresses\":[{}],\"port\":{},\"cert_sha256\":{},\"password_issued_at\":{},\"password_rotates_at\":{}}}",
         json_string(&p.user),
         json_string(&p.password),
         addresses.join(","),
         p.port,
         json_string(&p.cert_sha256),
-        p.password_issued_at
+        p.password_issued_at,
+        p.password_rotates_at
     )
 }
 
@@ -112,6 +116,7 @@ mod tests {
             port: 3389,
             cert_sha256: "ab:cd".into(),
             password_issued_at: 7,
+            password_rotates_at: 0,
         }
     }
 
@@ -119,7 +124,7 @@ mod tests {
     fn json_has_the_published_fields_escaped() {
         assert_eq!(
             to_json(&sample()),
-            r#"{"user":"admin","password":"pa\"ss\\\u000a","addresses":["10.0.2.15","fd00::5"],"port":3389,"cert_sha256":"ab:cd","password_issued_at":7}"#
+            r#"{"user":"admin","password":"pa\"ss\\\u000a","addresses":["10.0.2.15","fd00::5"],"port":3389,"cert_sha256":"ab:cd","password_issued_at":7,"password_rotates_at":0}"#
         );
     }
 
@@ -135,6 +140,7 @@ mod tests {
         let state = State {
             password: "pw".into(),
             password_issued_at: 9,
+            password_rotates_at: 0,
             user: "admin".into(),
             port: 4000,
             ..State::default()
@@ -142,7 +148,7 @@ mod tests {
         let p = Published::new(&state, vec![], "ff");
         assert_eq!(
             to_json(&p),
-            r#"{"user":"admin","password":"pw","addresses":[],"port":4000,"cert_sha256":"ff","password_issued_at":9}"#
+            r#"{"user":"admin","password":"pw","addresses":[],"port":4000,"cert_sha256":"ff","password_issued_at":9,"password_rotates_at":0}"#
         );
     }
 }
