@@ -2,6 +2,9 @@
 //! allowlist, rotation after a session and after the period, the hook getting the new
 //! password, and a failed save that keeps the old password working.
 
+mod common;
+
+use common::scripts::write_script;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -63,28 +66,6 @@ fn copy_hook(dir: &Path, out: &Path) -> HookConfig {
     }
 }
 
-/// Writes an executable script from a child process: a write fd held in this
-/// multi-threaded test process could leak into another test's fork and make exec fail
-/// with ETXTBSY.
-fn write_script(path: &Path, text: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg("cat > \"$1\" && chmod 755 \"$1\"")
-        .arg("sh")
-        .arg(path)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
 /// Polls as the loop would until the hook is done.
 fn settle(keeper: &mut Keeper, unix: u64) {
     let until = Instant::now() + Duration::from_secs(10);
@@ -123,7 +104,11 @@ fn start_rotates_saves_and_keeps_modes_and_counts() {
     let saved = state::read(&dir).unwrap();
     assert_eq!(saved.password, keeper.password());
     assert_eq!(saved.password_issued_at, UNIX);
-    assert_eq!(saved.password_rotates_at, UNIX + DAY.as_secs(), "creds shows when it changes");
+    assert_eq!(
+        saved.password_rotates_at,
+        UNIX + DAY.as_secs(),
+        "creds shows when it changes"
+    );
     assert_eq!((saved.user.as_str(), saved.port), ("admin", 3389));
     assert_eq!(saved.modes, old.modes);
     assert_eq!(saved.failed_logins, old.failed_logins);

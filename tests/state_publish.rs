@@ -2,6 +2,9 @@
 //! reaped within the bound, a missing or failing one is an error outcome, and the runner
 //! never blocks: every call returns at once and says when to call again.
 
+mod common;
+
+use common::scripts::write_script;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,28 +27,6 @@ fn shell_hook(dir: &Path, script: &str, timeout: Duration) -> HookRunner {
         program: path,
         timeout,
     })
-}
-
-/// Writes an executable script from a child process: a write fd held in this
-/// multi-threaded test process could leak into another test's fork and make exec fail
-/// with ETXTBSY.
-fn write_script(path: &Path, text: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg("cat > \"$1\" && chmod 755 \"$1\"")
-        .arg("sh")
-        .arg(path)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
 }
 
 fn json(password: &str) -> String {

@@ -6,3 +6,4 @@
 
 pub mod agent;
 pub mod client;
+pub mod scripts;
