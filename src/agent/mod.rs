@@ -5,7 +5,7 @@
 //! lingering closes; none at all while no client is connected), serve ready sockets,
 //! then encode a bounded amount of screen output for the one session.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -22,19 +22,18 @@ use nix::sys::signalfd::SignalFd;
 use crate::input::InputSink;
 use crate::net::{Identity, ReadStatus, Transport};
 use crate::rdp::{ConnError, Connection, EndReason, Event, Settings};
-use crate::screen::{BitmapEncoder, Damage, Rect, Source};
+use crate::screen::{Rect, Source};
+
+mod screen;
 use crate::state::{Admission, Keeper, Refusal};
 use crate::{debug, error, info, warn};
+use screen::{Produced, Screen};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const FIRST_CLIENT: usize = 16;
 
-/// Screen output encoded per loop turn before input and control get their turn again:
-/// whichever of bytes or time runs out first (a full 1024x768 frame takes tens of ms on ARM).
-const ENCODE_BUDGET: usize = 256 * 1024;
-const ENCODE_TIME_BUDGET: Duration = Duration::from_millis(8);
 /// How long a closing connection may take to deliver its last PDUs.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -90,18 +89,6 @@ struct Client {
     started: Option<Instant>,
 }
 
-/// Screen state of the one session.
-struct Screen {
-    source: Box<dyn Source>,
-    size: (u16, u16),
-    damage: Option<Damage>,
-    encoder: BitmapEncoder,
-    queue: VecDeque<Rect>,
-    next_scan: Option<Instant>,
-    suppressed: bool,
-    source_failing: bool,
-}
-
 pub struct Agent {
     poll: Poll,
     listener: TcpListener,
@@ -153,16 +140,7 @@ impl Agent {
             tls,
             public_key: identity.public_key.clone(),
             config,
-            screen: Screen {
-                source,
-                size,
-                damage: None,
-                encoder: BitmapEncoder::new(),
-                queue: VecDeque::new(),
-                next_scan: None,
-                suppressed: false,
-                source_failing: false,
-            },
+            screen: Screen::new(source, size),
             sink,
             clients: HashMap::new(),
             unread: HashSet::new(),
@@ -661,79 +639,6 @@ impl Agent {
             keeper.shut_down(Instant::now(), unix_now());
         }
         info!("stopped");
-    }
-}
-
-enum Produced {
-    Output,
-    Resized(u16, u16),
-}
-
-impl Screen {
-    fn start(&mut self, width: u16, height: u16, max_request_size: u32) {
-        self.size = (width, height);
-        self.damage = Some(Damage::new(width, height));
-        self.queue.clear();
-        self.next_scan = Some(Instant::now());
-        self.suppressed = false;
-        // The encoder splits rectangles so no update is over what the client reassembles.
-        self.encoder.set_max_update_len(max_request_size as usize);
-    }
-
-    fn stop(&mut self) {
-        self.damage = None;
-        self.queue.clear();
-        self.next_scan = None;
-    }
-
-    /// Scans when due (and the last scan's rectangles are all sent), then encodes while
-    /// the socket keeps up and the turn's budget lasts.
-    fn produce(
-        &mut self,
-        now: Instant,
-        interval: Duration,
-        transport: &Transport,
-        out: &mut Vec<u8>,
-    ) -> Result<Produced, crate::screen::SourceError> {
-        let Some(damage) = self.damage.as_mut() else {
-            return Ok(Produced::Output);
-        };
-        let scan_due = self.queue.is_empty() && self.next_scan.is_some_and(|at| now >= at);
-        if !scan_due && (self.queue.is_empty() || transport.has_pending_output()) {
-            return Ok(Produced::Output);
-        }
-        let frame = self.source.frame()?;
-        self.source_failing = false;
-        if (frame.width, frame.height) != self.size {
-            let size = (frame.width, frame.height);
-            self.size = size;
-            // Damage restarts when the reactivated session is accepted.
-            self.damage = None;
-            self.queue.clear();
-            return Ok(Produced::Resized(size.0, size.1));
-        }
-        if scan_due {
-            let mut rects = Vec::new();
-            damage.scan(&frame, &mut rects);
-            self.queue.extend(rects);
-            self.next_scan = Some(now + interval);
-        }
-        if transport.has_pending_output() {
-            return Ok(Produced::Output);
-        }
-        let started = Instant::now();
-        while out.len() < ENCODE_BUDGET && started.elapsed() < ENCODE_TIME_BUDGET {
-            let Some(rect) = self.queue.pop_front() else {
-                break;
-            };
-            let start = out.len();
-            if let Err(e) = self.encoder.encode(&frame, rect, out) {
-                warn!("encoding {rect:?} failed: {e}");
-                out.truncate(start);
-                continue;
-            }
-        }
-        Ok(Produced::Output)
     }
 }
 
