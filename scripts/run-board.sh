@@ -11,6 +11,8 @@
 # Then: scripts/cross-build.sh, board/qemu-aarch64-virt/fetch.sh (Debian arm64 kernel + busybox,
 # cached), mkinitramfs.sh, run.sh in the background; it waits for the guest's THINSHADOW-CREDS line,
 # prints the xfreerdp command, and attaches the serial console (a root shell) until Ctrl+C.
+# Without a terminal (stdin or stdout not a tty) it follows the console output instead, until SIGINT
+# or SIGTERM, e.g. `timeout 600 scripts/run-board.sh </dev/null >board.log`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -91,7 +93,8 @@ board_boot --size "$size" --initrd "$initrd" || die "the board did not boot"
 # Show the console while waiting for the agent's credentials.
 tail -n +1 -f "$BOARD_LOG" &
 tail_pid=$!
-line=$(board_wait_log '^THINSHADOW-CREDS \{' "$creds_timeout") || line=
+# The tag may follow a shell prompt on the same serial line.
+line=$(board_wait_log 'THINSHADOW-CREDS \{' "$creds_timeout") || line=
 kill "$tail_pid" 2>/dev/null || true
 wait "$tail_pid" 2>/dev/null || true
 tail_pid=
@@ -100,7 +103,7 @@ echo
 if [[ -n $line ]]; then
     parsed=$(python3 -c '
 import json, sys
-d = json.loads(sys.argv[1].split(" ", 1)[1])
+d = json.loads(sys.argv[1].split("THINSHADOW-CREDS ", 1)[1])
 print(d["user"]); print(d["password"]); print(d.get("cert_sha256", ""))
 print(" ".join(d.get("addresses", []))); print(d.get("port", ""))
 ' "$line") || die "cannot parse: $line"

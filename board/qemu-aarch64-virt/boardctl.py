@@ -7,11 +7,14 @@
                                              for "-", to the serial socket
   boardctl.py attach SOCK                    interactive serial console; Ctrl+C (or Ctrl+]) detaches
 """
+import fcntl
 import json
 import os
 import select
 import socket
+import struct
 import sys
+import termios
 import time
 
 
@@ -80,9 +83,22 @@ def send(path, text):
         data = text.encode("utf-8").decode("unicode_escape").encode("latin-1")
     s = connect_unix(path, 5.0)
     s.sendall(data)
-    # give QEMU's chardev a moment to read before we hang up
-    time.sleep(0.05)
+    # QEMU drops what it has not read yet when we hang up (its chardev disconnects on HUP), and it
+    # reads only as fast as the guest's UART takes bytes: a busy guest takes a while. Wait until the
+    # socket's send queue is empty (SIOCOUTQ on a unix socket: bytes the peer has not read).
+    deadline = time.monotonic() + 30.0
+    while unread(s) > 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.02)
     s.close()
+
+
+def unread(s):
+    try:
+        buf = fcntl.ioctl(s.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return struct.unpack("i", buf)[0]
 
 
 def attach(path):

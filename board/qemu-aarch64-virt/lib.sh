@@ -7,7 +7,9 @@
 #                                   stderr), returns its exit status (124 on timeout). One line,
 #                                   under ~900 characters (busybox line editing caps a line at 1024).
 #   board_send TEXT                 write TEXT as is to the serial console (printf '\003' for Ctrl+C)
-#   board_wait_log ERE SECS         wait for a serial line matching ERE; prints the last such line
+#   board_wait_log ERE SECS         wait for a serial line matching ERE; prints the last such line.
+#                                   Output of guest programs may follow the shell's prompt on the same
+#                                   line ("/ # ESC[6nTHINSHADOW-CREDS {...}"): do not anchor it with ^.
 #   board_qmp JSON                  one QMP command; prints its "return"
 #   board_screendump FILE.png       QMP screendump, PNG
 #   board_poweroff                  Ctrl+C, `poweroff` (the agent gets SIGTERM), QMP quit after
