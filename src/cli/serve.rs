@@ -32,8 +32,12 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("state directory {}: {e}", args.state_dir.display()))?;
     let identity = Identity::load_or_create(&args.state_dir).map_err(|e| e.to_string())?;
 
-    let source =
+    let mut source =
         crate::screen::open(&args.screen).map_err(|e| format!("screen {}: {e}", args.screen))?;
+    let (width, height) = source
+        .frame()
+        .map(|frame| (frame.width, frame.height))
+        .map_err(|e| format!("screen {}: {e}", args.screen))?;
 
     let loaded = state::load(&args.state_dir).into_state();
     let now = Instant::now();
@@ -47,7 +51,8 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     config.frame_interval = args.frame_interval;
     config.max_handshakes = args.max_handshakes;
 
-    let sink: Box<dyn InputSink> = match crate::input::uinput::open() {
+    // Sized to the screen now, so the pointer is not re-created when the session starts.
+    let sink: Box<dyn InputSink> = match crate::input::uinput::open_with_size(width, height) {
         Ok(sink) => {
             info!("input: uinput keyboard and pointer ready");
             Box::new(sink)
