@@ -123,7 +123,11 @@ fn start_rotates_saves_and_keeps_modes_and_counts() {
     let saved = state::read(&dir).unwrap();
     assert_eq!(saved.password, keeper.password());
     assert_eq!(saved.password_issued_at, UNIX);
-    assert_eq!(saved.password_rotates_at, UNIX + DAY.as_secs(), "creds shows when it changes");
+    assert_eq!(
+        saved.password_rotates_at,
+        UNIX + DAY.as_secs(),
+        "creds shows when it changes"
+    );
     assert_eq!((saved.user.as_str(), saved.port), ("admin", 3389));
     assert_eq!(saved.modes, old.modes);
     assert_eq!(saved.failed_logins, old.failed_logins);
