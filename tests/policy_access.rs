@@ -588,3 +588,22 @@ fn a_full_session_reads_as_an_audit_trail() {
         ]
     );
 }
+
+#[test]
+fn waiting_screen_text_counts_down() {
+    let t0 = Instant::now();
+    let mut p = policy(Mode::AllowAuto, Mode::AllowAuto, false);
+    p.authenticated(t0, admin());
+    let at = |ms| p.screen().lines(t0 + Duration::from_millis(ms));
+    assert_eq!(
+        at(6_500),
+        [
+            "Remote administration",
+            "Waiting for the local user to accept",
+            "Seconds left: 24"
+        ]
+    );
+    assert_eq!(at(29_999)[2], "Seconds left: 1");
+    assert_eq!(at(30_000)[2], "Seconds left: 0");
+    assert!(Screen::Real.lines(t0).is_empty());
+}

@@ -30,6 +30,31 @@ pub enum Screen {
     },
 }
 
+impl Screen {
+    /// The waiting screen's text (empty for the real screen): what it waits for and the
+    /// whole seconds left, rounded up so it never shows 0 while time is left.
+    pub fn lines(&self, now: Instant) -> Vec<String> {
+        let Screen::Waiting { reason, deadline } = *self else {
+            return Vec::new();
+        };
+        let waiting = match reason {
+            WaitReason::Consent => "Waiting for the local user to accept",
+            WaitReason::ScreenAccess => "Waiting for screen access",
+            WaitReason::RemoteSessionEnd => "Waiting for the user's remote session to end",
+            WaitReason::Ended => "The session has ended",
+        };
+        let mut lines = vec!["Remote administration".to_owned(), waiting.to_owned()];
+        if let Some(deadline) = deadline {
+            let left = deadline
+                .saturating_duration_since(now)
+                .as_millis()
+                .div_ceil(1000);
+            lines.push(format!("Seconds left: {left}"));
+        }
+        lines
+    }
+}
+
 /// Where the session stands, for the agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
