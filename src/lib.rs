@@ -10,6 +10,7 @@
 //!  state: the persisted blob (password, modes, login counts), written atomically;
 //!         rotation, the publish hook, and `state::Keeper` that the agent drives
 //!  config: the serve settings file (TOML), merged under the command-line flags
+//!  control: the Unix control socket (JSON lines) for the local UI and the CLI
 //! ```
 //! Every layer but `agent`, `net` and the file and process shell of `state` (`save`, `load`,
 //! `Keeper`, the hook runner) is sans-IO: bytes and time in, bytes and events out.
@@ -17,6 +18,7 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod input;
 pub mod log;
 pub mod net;

@@ -1,15 +1,25 @@
-//! Who may connect and how: access modes, source allowlist, brute-force lockout.
+//! Who may connect and how: access modes, source allowlist, brute-force lockout, and the
+//! access policy of one admin session (consent, screen access, view-only, terminate, audit).
 //!
 //! Everything here is sans-IO: addresses and `now` in, verdicts and events out. The agent
-//! asks before it spends a TLS handshake on a peer and reports each login's result.
+//! asks before it spends a TLS handshake on a peer and reports each login's result; after
+//! the login, an [`AccessPolicy`] decides what the session may do.
 
+mod access;
 pub mod allowlist;
 pub mod lockout;
 mod mode;
+mod session;
+
+pub use access::{
+    AccessSettings, AnswerError, Answerer, Ask, Audit, AuditEvent, By, DEFAULT_CONSENT_TIMEOUT,
+    EndCause, Grant, Question, TimeoutAction, WaitReason,
+};
 
 pub use allowlist::{AllowError, Allowlist, Cidr};
 pub use lockout::{Lockout, LockoutEvent, LockoutPolicy, LockoutRecord, Verdict};
 pub use mode::{Mode, Modes};
+pub use session::{AccessPolicy, Outcome, Screen};
 
 use std::net::IpAddr;
 

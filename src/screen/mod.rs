@@ -20,6 +20,8 @@ mod fbdev;
 mod frame;
 mod mmap;
 #[deny(unsafe_code)]
+pub mod placeholder;
+#[deny(unsafe_code)]
 mod rle_guess;
 #[deny(unsafe_code)]
 mod source;
@@ -32,6 +34,7 @@ pub use damage::{Damage, MAX_RECT_BYTES, TILE, fits_one_bitmap};
 pub use encode::{BitmapEncoder, DEFAULT_MAX_UPDATE_LEN, EncodeError, MAX_FRAGMENT_PAYLOAD};
 pub use fbdev::Fbdev;
 pub use frame::{Channel, Frame, PixelFormat, Rect};
+pub use placeholder::Placeholder;
 pub use source::{MAX_SYNTHETIC_SIDE, Source, SourceError, open};
 pub use synthetic::{Synthetic, SyntheticHandle, synthetic_pixel};
 pub use xwd::{Xwd, XwdError};
