@@ -321,4 +321,12 @@ if [ "${#RESULTS[@]}" -gt 0 ]; then
     "$PY" "$B" report "${RESULTS[@]}"
 fi
 for l in "${IDLE_LINES[@]}"; do echo "idle, no client, ${IDLE}s: $l"; done
+cat <<'NOTE'
+notes: CPU and bytes are taken between two marks: just before the workload and 1 s after it (the
+  client already connected; "whole session" bytes include the handshake). freerdp-shadow-cli grabs
+  the screen through the X server (XShm/XDamage), so part of its capture cost is in "source Xvfb
+  CPU s"; thinshadow reads the -fbdir file itself. Latency = first time the client's -fbdir screen
+  shows a frame code (2 ms poll) - time that frame was complete in the source framebuffer; skipped
+  codes count only in "frames shown". Harness, both Xvfb and the client run on the same cores.
+NOTE
 [ "${#MISSING[@]}" -eq 0 ] || { echo "FAILED to measure: ${MISSING[*]}"; exit 1; }
