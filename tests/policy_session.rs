@@ -172,7 +172,14 @@ fn by_request_waits_on_the_waiting_screen_and_accept_brings_the_real_one() {
     client.pump_for(Duration::from_millis(300)).unwrap();
     assert!(agent.input.events.lock().unwrap().is_empty());
 
-    call(&path, "accept").expect("accept");
+    // Through the CLI, as the thin client's shell would.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_thinshadow"))
+        .args(["accept", "--control"])
+        .arg(&path)
+        .output()
+        .expect("thinshadow accept");
+    assert!(cli.status.success(), "{cli:?}");
+    assert_eq!(String::from_utf8_lossy(&cli.stdout), "{\"ok\":true}\n");
     wait_for_real_screen(&mut client);
     let status = call(&path, "status").expect("status");
     assert_eq!(text(&status, "session"), Some("started"));
@@ -195,8 +202,14 @@ fn reject_ends_the_connection_as_denied() {
     call(&path, "reject consent").expect("reject");
     assert_ended_with(&mut client, DENIED);
     assert!(agent.input.events.lock().unwrap().is_empty());
-    // Nothing to answer any more.
+    // Nothing to answer any more; the CLI says so and fails.
     assert!(call(&path, "accept").is_err());
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_thinshadow"))
+        .args(["accept", "--control"])
+        .arg(&path)
+        .output()
+        .expect("thinshadow accept");
+    assert!(!cli.status.success(), "{cli:?}");
 }
 
 #[test]

@@ -22,7 +22,7 @@ use nix::sys::signalfd::SignalFd;
 use crate::control::{self, Incoming, LocalUser, Request};
 use crate::input::InputSink;
 use crate::net::{Identity, ReadStatus, Transport};
-use crate::policy::{AccessPolicy, AccessSettings, Audit, By, Modes, Outcome};
+use crate::policy::{AccessPolicy, AccessSettings, Audit, AuditEvent, By, Modes, Outcome};
 use crate::rdp::{ConnError, Connection, EndReason, Event, Settings};
 use crate::screen::{Rect, Source};
 
@@ -367,6 +367,12 @@ impl Agent {
                 height: self.screen.size.1,
             };
             info!("{peer}: connected");
+            if self.config.access.is_some() {
+                self.emit_audit(&Audit {
+                    admin: peer,
+                    event: AuditEvent::Connected,
+                });
+            }
             self.clients.insert(
                 token,
                 Client {
@@ -443,11 +449,13 @@ impl Agent {
         }
         let mut out = Vec::new();
         let mut events = Vec::new();
+        let mut failed_login = None;
         if !plaintext.is_empty() && client.closing.is_none() {
             match client.rdp.receive(&plaintext, &mut out, &mut events) {
                 Ok(()) => {}
                 Err(ConnError::AuthFailed(reason)) => {
                     warn!("{}: login failed: {reason}", client.peer);
+                    failed_login = Some(client.peer);
                     client.closing = Some(Instant::now() + LINGER);
                     if let Some(keeper) = self.keeper.as_mut() {
                         keeper.login_failed(client.peer.ip(), Instant::now());
@@ -458,6 +466,14 @@ impl Agent {
                     client.closing = Some(Instant::now() + LINGER);
                 }
             }
+        }
+        if let Some(admin) = failed_login
+            && self.config.access.is_some()
+        {
+            self.emit_audit(&Audit {
+                admin,
+                event: AuditEvent::LoginFailed,
+            });
         }
         for event in events {
             self.handle_event(token, event, &mut out);

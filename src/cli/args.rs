@@ -286,6 +286,21 @@ mod tests {
     }
 
     #[test]
+    fn control_is_off_unless_asked_for() {
+        let parsed = parse(&[]).unwrap();
+        assert_eq!((parsed.control, parsed.local_uid), (None, None));
+        let parsed = parse(&["--control", "/run/t.sock", "--local-uid=1000"]).unwrap();
+        assert_eq!(parsed.control, Some(PathBuf::from("/run/t.sock")));
+        assert_eq!(parsed.local_uid, Some(1000));
+        assert!(parse(&["--control="]).is_err());
+        assert!(
+            parse(&["--local-uid", "bob"])
+                .unwrap_err()
+                .contains("--local-uid")
+        );
+    }
+
+    #[test]
     fn flags_in_both_forms() {
         let parsed = parse(&["--listen", "127.0.0.1:4000", "--screen=synthetic:640x480"]).unwrap();
         assert_eq!(parsed.listen, "127.0.0.1:4000".parse().unwrap());
