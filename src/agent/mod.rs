@@ -550,6 +550,7 @@ impl Agent {
                     return;
                 }
                 if let Some(reason) = client.policy.as_ref().and_then(AccessPolicy::end_reason) {
+                    info!("{}: refused by the access policy", client.peer);
                     client.rdp.end(reason, out);
                     client.closing = Some(Instant::now() + LINGER);
                     return;
