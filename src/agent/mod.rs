@@ -19,8 +19,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 
+use crate::control::{self, Incoming, LocalUser, Request};
 use crate::input::InputSink;
 use crate::net::{Identity, ReadStatus, Transport};
+use crate::policy::{AccessPolicy, AccessSettings, Audit, AuditEvent, By, Modes, Outcome};
 use crate::rdp::{ConnError, Connection, EndReason, Event, Settings};
 use crate::screen::{Rect, Source};
 
@@ -32,6 +34,8 @@ use screen::{Produced, Screen};
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const SIGNALS: Token = Token(2);
+/// The control socket's listener; its peers take the tokens after it (below FIRST_CLIENT).
+const CONTROL: Token = Token(3);
 const FIRST_CLIENT: usize = 16;
 
 /// How long a closing connection may take to deliver its last PDUs.
@@ -48,6 +52,19 @@ pub struct AgentConfig {
     pub frame_interval: Duration,
     /// Connections still in the handshake at once; more are closed before TLS.
     pub max_handshakes: usize,
+    /// The access policy (consent, screen access, terminate). None: no policy, every
+    /// logged-in admin gets the screen at once (nobody local could be asked).
+    pub access: Option<AccessSettings>,
+    /// The modes to start with when no keeper holds the persisted ones.
+    pub modes: Modes,
+    /// The control socket: how the local user answers, and who that user is.
+    pub control: Option<ControlConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ControlConfig {
+    pub path: std::path::PathBuf,
+    pub local: LocalUser,
 }
 
 impl AgentConfig {
@@ -59,6 +76,9 @@ impl AgentConfig {
             handshake_timeout: Duration::from_secs(15),
             frame_interval: Duration::from_millis(33),
             max_handshakes: 8,
+            access: None,
+            modes: Modes::default(),
+            control: None,
         }
     }
 }
@@ -87,6 +107,8 @@ struct Client {
     /// Set when the connection is ending: flush until this instant, then drop.
     closing: Option<Instant>,
     started: Option<Instant>,
+    /// The access policy of this admin's session, from its login on (policy on only).
+    policy: Option<AccessPolicy>,
 }
 
 pub struct Agent {
@@ -108,6 +130,13 @@ pub struct Agent {
     signals: Option<SignalFd>,
     /// Password rotation and publishing, lockout, allowlist. Tests may run without one.
     keeper: Option<Keeper>,
+    /// The access modes in force (the keeper persists them when there is one).
+    modes: Modes,
+    /// The local user is inside a remote desktop/VDI session (the shell says so).
+    remote_session: bool,
+    control: Option<control::Server>,
+    /// Admin input reaches the sink (for releasing everything when that stops).
+    input_open: bool,
 }
 
 impl Agent {
@@ -133,6 +162,21 @@ impl Agent {
             .server_config()
             .map_err(|e| io::Error::other(e.to_string()))?;
         info!("listening on {local_addr}, screen {}", source.describe());
+        let control = match &config.control {
+            Some(c) => {
+                let server = control::Server::bind(&c.path, poll.registry(), CONTROL, c.local)
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("control socket {}: {e}", c.path.display()),
+                        )
+                    })?;
+                info!("control socket at {}", c.path.display());
+                Some(server)
+            }
+            None => None,
+        };
+        let modes = config.modes;
         Ok(Agent {
             poll,
             listener,
@@ -150,6 +194,10 @@ impl Agent {
             waker,
             signals: None,
             keeper: None,
+            modes,
+            remote_session: false,
+            control,
+            input_open: false,
         })
     }
 
@@ -168,6 +216,7 @@ impl Agent {
     /// who may connect, and when to rotate and publish.
     pub fn set_keeper(&mut self, keeper: Keeper) {
         self.config.password = keeper.password().to_owned();
+        self.modes = keeper.modes();
         self.keeper = Some(keeper);
     }
 
@@ -195,13 +244,22 @@ impl Agent {
                 }
                 return Err(e);
             }
+            let mut incoming = Vec::new();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     WAKER => {}
                     SIGNALS => self.read_signals(),
+                    token if token.0 < FIRST_CLIENT => {
+                        if let Some(server) = self.control.as_mut() {
+                            server.ready(self.poll.registry(), token, &mut incoming);
+                        }
+                    }
                     token => self.serve(token),
                 }
+            }
+            for request in incoming {
+                self.control_request(request);
             }
             for token in std::mem::take(&mut self.unread) {
                 self.serve(token);
@@ -213,6 +271,7 @@ impl Agent {
             }
             let now = Instant::now();
             self.poll_keeper(now);
+            self.drive_policies(now);
             self.expire(now);
             self.screen_turn(now);
             self.reap(now);
@@ -234,6 +293,7 @@ impl Agent {
             consider(client.handshake_deadline);
             consider(client.hold_until);
             consider(client.closing);
+            consider(client.policy.as_ref().and_then(AccessPolicy::next_deadline));
         }
         consider(self.keeper.as_ref().and_then(Keeper::next_deadline));
         if let Some(client) = self.session.and_then(|t| self.clients.get(&t))
@@ -307,6 +367,12 @@ impl Agent {
                 height: self.screen.size.1,
             };
             info!("{peer}: connected");
+            if self.config.access.is_some() {
+                self.emit_audit(&Audit {
+                    admin: peer,
+                    event: AuditEvent::Connected,
+                });
+            }
             self.clients.insert(
                 token,
                 Client {
@@ -319,6 +385,7 @@ impl Agent {
                     hold_until,
                     closing: None,
                     started: None,
+                    policy: None,
                 },
             );
         }
@@ -382,11 +449,13 @@ impl Agent {
         }
         let mut out = Vec::new();
         let mut events = Vec::new();
+        let mut failed_login = None;
         if !plaintext.is_empty() && client.closing.is_none() {
             match client.rdp.receive(&plaintext, &mut out, &mut events) {
                 Ok(()) => {}
                 Err(ConnError::AuthFailed(reason)) => {
                     warn!("{}: login failed: {reason}", client.peer);
+                    failed_login = Some(client.peer);
                     client.closing = Some(Instant::now() + LINGER);
                     if let Some(keeper) = self.keeper.as_mut() {
                         keeper.login_failed(client.peer.ip(), Instant::now());
@@ -397,6 +466,14 @@ impl Agent {
                     client.closing = Some(Instant::now() + LINGER);
                 }
             }
+        }
+        if let Some(admin) = failed_login
+            && self.config.access.is_some()
+        {
+            self.emit_audit(&Audit {
+                admin,
+                event: AuditEvent::LoginFailed,
+            });
         }
         for event in events {
             self.handle_event(token, event, &mut out);
@@ -445,8 +522,18 @@ impl Agent {
             }
             Event::Authenticated { user } => {
                 info!("{}: login ok as {user}", client.peer);
+                let now = Instant::now();
                 if let Some(keeper) = self.keeper.as_mut() {
-                    keeper.login_succeeded(client.peer.ip(), Instant::now());
+                    keeper.login_succeeded(client.peer.ip(), now);
+                }
+                // A second admin is refused at activation anyway: the user is not asked.
+                if let Some(settings) = self.config.access
+                    && self.session.is_none_or(|s| s == token)
+                {
+                    let mut policy =
+                        AccessPolicy::new(settings, self.modes, self.remote_session, client.peer);
+                    policy.authenticated(now, client.peer);
+                    client.policy = Some(policy);
                 }
             }
             Event::Accepted {
@@ -462,6 +549,12 @@ impl Agent {
                     client.closing = Some(Instant::now() + LINGER);
                     return;
                 }
+                if let Some(reason) = client.policy.as_ref().and_then(AccessPolicy::end_reason) {
+                    info!("{}: refused by the access policy", client.peer);
+                    client.rdp.end(reason, out);
+                    client.closing = Some(Instant::now() + LINGER);
+                    return;
+                }
                 if !reactivation {
                     info!("{}: session started at {width}x{height}", client.peer);
                     client.started = Some(Instant::now());
@@ -469,9 +562,22 @@ impl Agent {
                 }
                 self.screen.start(width, height, max_request_size);
                 self.sink.set_screen_size(width, height);
+                let now = Instant::now();
+                let lines = client
+                    .policy
+                    .as_ref()
+                    .map(|p| p.screen())
+                    .filter(|s| *s != crate::policy::Screen::Real)
+                    .map(|s| s.lines(now));
+                self.screen.show(lines.as_deref(), now);
             }
             Event::Input(input) => {
-                if self.session == Some(token) {
+                if self.session == Some(token)
+                    && client
+                        .policy
+                        .as_ref()
+                        .is_none_or(AccessPolicy::input_allowed)
+                {
                     self.sink.handle(input);
                 }
             }
@@ -566,6 +672,194 @@ impl Agent {
         }
     }
 
+    /// Runs each session's policy clock, logs and broadcasts its events, ends sessions it
+    /// ended, and makes the screen and input of the active session follow it.
+    fn drive_policies(&mut self, now: Instant) {
+        let mut audits = Vec::new();
+        for client in self.clients.values_mut() {
+            let Some(policy) = client.policy.as_mut() else {
+                continue;
+            };
+            policy.tick(now);
+            while let Some(audit) = policy.poll_event() {
+                audits.push(audit);
+            }
+            // Before activation the end waits for `Event::Accepted` (it needs the channels).
+            if let Outcome::Ended(cause) = policy.outcome()
+                && client.closing.is_none()
+                && client.rdp.is_active()
+            {
+                info!("{}: session ended: {}", client.peer, cause.as_str());
+                let mut out = Vec::new();
+                if let Some(reason) = cause.end_reason() {
+                    client.rdp.end(reason, &mut out);
+                }
+                client.closing = Some(now + LINGER);
+                if let Err(e) = client
+                    .transport
+                    .queue(&out)
+                    .and_then(|()| client.transport.flush())
+                {
+                    debug!("{}: write failed: {e}", client.peer);
+                    client.closing = Some(now);
+                }
+            }
+        }
+        for audit in &audits {
+            self.emit_audit(audit);
+        }
+        let Some(client) = self.session.and_then(|t| self.clients.get(&t)) else {
+            return;
+        };
+        let (lines, input) = match client.policy.as_ref() {
+            None => (None, true),
+            Some(policy) => {
+                let screen = policy.screen();
+                let lines = (screen != crate::policy::Screen::Real).then(|| screen.lines(now));
+                (lines, policy.input_allowed() && client.closing.is_none())
+            }
+        };
+        if client.rdp.is_active() {
+            self.screen.show(lines.as_deref(), now);
+        }
+        if self.input_open && !input {
+            debug!("input: closed by the access policy");
+            self.sink.release_all();
+        }
+        self.input_open = input;
+    }
+
+    /// Logs and broadcasts what a policy has to say (after it changed outside the loop's turn).
+    fn audit(&mut self, policy: &mut AccessPolicy) {
+        while let Some(audit) = policy.poll_event() {
+            self.emit_audit(&audit);
+        }
+    }
+
+    /// One JSON line on stderr (the audit log) and one event line to every watcher.
+    fn emit_audit(&mut self, audit: &Audit) {
+        // One write per line; a gone console is no reason to panic.
+        let line = control::reply::event_line(audit, Some(unix_ms()));
+        let _ = io::Write::write_all(&mut io::stderr(), line.as_bytes());
+        self.broadcast(&control::reply::event_line(audit, None));
+    }
+
+    fn broadcast(&mut self, line: &str) {
+        if let Some(server) = self.control.as_mut() {
+            server.broadcast(self.poll.registry(), line);
+        }
+    }
+
+    /// The client whose policy control requests act on: the active session's, else the
+    /// oldest one still undecided.
+    fn policy_token(&self) -> Option<Token> {
+        if let Some(token) = self.session
+            && self.clients.get(&token).is_some_and(|c| c.policy.is_some())
+        {
+            return Some(token);
+        }
+        self.clients
+            .iter()
+            .filter(|(_, c)| {
+                c.policy
+                    .as_ref()
+                    .is_some_and(|p| !matches!(p.outcome(), Outcome::Ended(_)))
+            })
+            .map(|(token, _)| *token)
+            .min()
+    }
+
+    fn status_line(&self, now: Instant) -> String {
+        let session = self
+            .policy_token()
+            .and_then(|t| self.clients.get(&t))
+            .and_then(|c| c.policy.as_ref());
+        control::reply::Status {
+            modes: self.modes,
+            remote_session: self.remote_session,
+            session,
+        }
+        .line(now)
+    }
+
+    /// Carries out one authorized control request and answers it.
+    fn control_request(&mut self, incoming: Incoming) {
+        let now = Instant::now();
+        let by = By::Peer {
+            uid: incoming.peer.uid,
+            pid: incoming.peer.pid,
+        };
+        let reply = match incoming.request {
+            Request::Status | Request::Watch => self.status_line(now),
+            Request::Mode { which, mode } => {
+                match which {
+                    control::ModeKind::Management => self.modes.management = mode,
+                    control::ModeKind::RemoteScreen => self.modes.remote_screen = mode,
+                }
+                let modes = self.modes;
+                info!(
+                    "modes: management {}, remote-screen {} (by {by})",
+                    modes.management, modes.remote_screen
+                );
+                if let Some(keeper) = self.keeper.as_mut() {
+                    keeper.set_modes(modes, now);
+                }
+                for client in self.clients.values_mut() {
+                    if let Some(policy) = client.policy.as_mut() {
+                        policy.set_modes(modes, now);
+                    }
+                }
+                self.broadcast(&control::reply::modes_event(modes));
+                control::reply::ok()
+            }
+            Request::RemoteSession(active) => {
+                if self.remote_session != active {
+                    self.remote_session = active;
+                    info!(
+                        "the local user {} a remote session",
+                        if active { "entered" } else { "left" }
+                    );
+                    self.broadcast(&control::reply::remote_session_event(active));
+                }
+                for client in self.clients.values_mut() {
+                    if let Some(policy) = client.policy.as_mut() {
+                        if active {
+                            policy.remote_session_started(now);
+                        } else {
+                            policy.remote_session_ended(now);
+                        }
+                    }
+                }
+                control::reply::ok()
+            }
+            request => {
+                let policy = self
+                    .policy_token()
+                    .and_then(|t| self.clients.get_mut(&t))
+                    .and_then(|c| c.policy.as_mut());
+                match policy {
+                    None => control::reply::error("no admin session"),
+                    Some(policy) => {
+                        let result = match request {
+                            Request::Accept(about) => policy.user_accepts(now, by, about),
+                            Request::Reject(about) => policy.user_rejects(now, by, about),
+                            Request::Terminate => policy.user_terminates(now, by),
+                            Request::ViewOnly(on) => policy.set_view_only(on, now, by),
+                            _ => Ok(()),
+                        };
+                        match result {
+                            Ok(()) => control::reply::ok(),
+                            Err(e) => control::reply::error(&e.to_string()),
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(server) = self.control.as_mut() {
+            server.reply(self.poll.registry(), incoming.client, &reply);
+        }
+    }
+
     /// Drops connections that are done closing.
     fn reap(&mut self, now: Instant) {
         let done: Vec<Token> = self
@@ -594,8 +888,13 @@ impl Agent {
         let _ = client.transport.flush();
         client.transport.shutdown();
         let _ = self.poll.registry().deregister(client.transport.socket());
+        if let Some(policy) = client.policy.as_mut() {
+            policy.admin_disconnected(Instant::now());
+            self.audit(policy);
+        }
         if self.session == Some(token) {
             self.session = None;
+            self.input_open = false;
             self.sink.release_all();
             self.screen.stop();
             let secs = client.started.map_or(0, |s| s.elapsed().as_secs());
@@ -611,7 +910,14 @@ impl Agent {
     /// Tells every client why it is dropped and gives the output a bounded time to leave.
     fn shut_down(&mut self) {
         let now = Instant::now();
+        let mut audits = Vec::new();
         for client in self.clients.values_mut() {
+            if let Some(policy) = client.policy.as_mut() {
+                policy.shutdown(now);
+                while let Some(audit) = policy.poll_event() {
+                    audits.push(audit);
+                }
+            }
             let mut out = Vec::new();
             client.rdp.end(EndReason::Shutdown, &mut out);
             let _ = client.transport.queue(&out);
@@ -635,11 +941,23 @@ impl Agent {
         for token in tokens {
             self.drop_client(token);
         }
+        for audit in &audits {
+            self.emit_audit(audit);
+        }
         if let Some(keeper) = self.keeper.as_mut() {
             keeper.shut_down(Instant::now(), unix_now());
         }
+        if let Some(server) = self.control.as_mut() {
+            server.shut_down(self.poll.registry());
+        }
         info!("stopped");
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn unix_now() -> u64 {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::net::Transport;
-use crate::screen::{BitmapEncoder, Damage, Rect, Source};
+use crate::screen::{BitmapEncoder, Damage, Placeholder, Rect, Source};
 use crate::warn;
 
 /// Screen output encoded per loop turn before input and control get their turn again:
@@ -23,6 +23,9 @@ pub(super) struct Screen {
     pub(super) next_scan: Option<Instant>,
     pub(super) suppressed: bool,
     pub(super) source_failing: bool,
+    /// While the access policy withholds the screen: what is served instead of the source,
+    /// so no real pixel leaves before access is granted.
+    pub(super) placeholder: Option<Placeholder>,
 }
 
 pub(super) enum Produced {
@@ -41,6 +44,7 @@ impl Screen {
             next_scan: None,
             suppressed: false,
             source_failing: false,
+            placeholder: None,
         }
     }
 
@@ -58,6 +62,34 @@ impl Screen {
         self.damage = None;
         self.queue.clear();
         self.next_scan = None;
+        self.placeholder = None;
+    }
+
+    /// Serves the waiting screen with `lines` (Some) or the real source (None). A switch
+    /// drops what was queued from the other one, repaints everything and scans now.
+    pub(super) fn show(&mut self, lines: Option<&[String]>, now: Instant) {
+        let switched = lines.is_some() != self.placeholder.is_some();
+        match lines {
+            Some(lines) => {
+                let (w, h) = self.size;
+                let placeholder = self
+                    .placeholder
+                    .get_or_insert_with(|| Placeholder::new(w, h));
+                placeholder.set_size(w, h);
+                let text: Vec<&str> = lines.iter().map(String::as_str).collect();
+                placeholder.set_text(&text);
+            }
+            None => self.placeholder = None,
+        }
+        if switched {
+            self.queue.clear();
+            if let Some(damage) = self.damage.as_mut() {
+                damage.invalidate_all();
+            }
+            if self.damage.is_some() {
+                self.next_scan = Some(now);
+            }
+        }
     }
 
     /// Scans when due (and the last scan's rectangles are all sent), then encodes while
@@ -76,9 +108,20 @@ impl Screen {
         if !scan_due && (self.queue.is_empty() || transport.has_pending_output()) {
             return Ok(Produced::Output);
         }
-        let frame = self.source.frame()?;
-        self.source_failing = false;
+        let waiting = self.placeholder.is_some();
+        let frame = match self.placeholder.as_mut() {
+            Some(placeholder) => placeholder.frame()?,
+            None => self.source.frame()?,
+        };
+        if !waiting {
+            self.source_failing = false;
+        }
         if (frame.width, frame.height) != self.size {
+            if waiting {
+                // The placeholder is clamped to what it can draw: never send it at a size
+                // the session does not have.
+                return Ok(Produced::Output);
+            }
             let size = (frame.width, frame.height);
             self.size = size;
             // Damage restarts when the reactivated session is accepted.

@@ -34,6 +34,10 @@ pub struct ServeArgs {
     pub lockout_after: u32,
     pub lockout_window: Duration,
     pub allow: Allowlist,
+    /// The control socket; with it the access policy is on (the local user can answer).
+    pub control: Option<PathBuf>,
+    /// The local user who may answer on the control socket (besides root).
+    pub local_uid: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +64,8 @@ fn split_flag(arg: &str) -> (&str, Option<&str>) {
 struct Flags {
     config: Option<PathBuf>,
     settings: Vec<Setting>,
+    control: Option<PathBuf>,
+    local_uid: Option<u32>,
 }
 
 impl Flags {
@@ -75,6 +81,20 @@ impl Flags {
                         return Err("--config: expected a file path, got ''".into());
                     }
                     flags.config = Some(path.into());
+                }
+                "--control" => {
+                    let path = inline.map_or_else(|| value(flag, &mut it), Ok)?;
+                    if path.is_empty() {
+                        return Err("--control: expected a socket path, got ''".into());
+                    }
+                    flags.control = Some(path.into());
+                }
+                "--local-uid" => {
+                    let text = inline.map_or_else(|| value(flag, &mut it), Ok)?;
+                    let uid = text
+                        .parse()
+                        .map_err(|_| format!("--local-uid: expected a user id, got '{text}'"))?;
+                    flags.local_uid = Some(uid);
                 }
                 "--help" | "-h" => {
                     print!("{}", super::USAGE);
@@ -120,6 +140,8 @@ impl Default for ServeArgs {
             lockout_after: lockout.after,
             lockout_window: lockout.window,
             allow: Allowlist::all(),
+            control: None,
+            local_uid: None,
         }
     }
 }
@@ -148,6 +170,8 @@ impl ServeArgs {
             parsed.apply(setting);
         }
         parsed.config = file;
+        parsed.control = flags.control;
+        parsed.local_uid = flags.local_uid;
         Ok(parsed)
     }
 
@@ -259,6 +283,21 @@ mod tests {
         assert_eq!(parsed.lockout_window, Duration::from_secs(300));
         assert!(parsed.allow.is_all());
         assert_eq!(parsed.config, None);
+    }
+
+    #[test]
+    fn control_is_off_unless_asked_for() {
+        let parsed = parse(&[]).unwrap();
+        assert_eq!((parsed.control, parsed.local_uid), (None, None));
+        let parsed = parse(&["--control", "/run/t.sock", "--local-uid=1000"]).unwrap();
+        assert_eq!(parsed.control, Some(PathBuf::from("/run/t.sock")));
+        assert_eq!(parsed.local_uid, Some(1000));
+        assert!(parse(&["--control="]).is_err());
+        assert!(
+            parse(&["--local-uid", "bob"])
+                .unwrap_err()
+                .contains("--local-uid")
+        );
     }
 
     #[test]

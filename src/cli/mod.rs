@@ -1,6 +1,7 @@
 //! The command line: `serve` runs the agent, `creds` publishes how to reach it.
 
 mod args;
+mod control;
 mod creds;
 mod serve;
 
@@ -12,6 +13,11 @@ usage: thinshadow <command> [options]
 commands:
   serve    run the agent
   creds    print how to connect: addresses, port, user, password, certificate fingerprint
+  status | watch                 the agent's modes and admin session | its events, as JSON lines
+  mode management|remote-screen allow-auto|allow-by-request|deny     (root only)
+  accept [consent|screen-access] | reject [consent|screen-access]
+  terminate | view-only on|off | remote-session started|ended
+                                 answer for the local user (root or --local-uid)
   help     this text
 
 serve options (flags override the config file, which overrides the defaults):
@@ -39,6 +45,14 @@ serve options (flags override the config file, which overrides the defaults):
   --lockout-after N           failed logins from one address before a lockout (default 5)
                               [lockout_after]
   --lockout-minutes M         how long a lockout lasts (default 5) [lockout_minutes]
+  --control PATH              serve the control socket there (e.g. /run/thinshadow/control.sock)
+                              and turn the access policy on: consent and screen access are
+                              asked of the local user there (default: off, every logged-in
+                              admin gets the screen at once)
+  --local-uid UID             besides root, this user may answer on the control socket
+
+control commands (status ... watch) options:
+  --control PATH              the agent's control socket (default /run/thinshadow/control.sock)
 
 creds options:
   --state-dir DIR             as for serve
@@ -74,6 +88,8 @@ pub fn run(args: &[String]) -> i32 {
     let result = match command {
         "serve" => ServeArgs::parse(rest).and_then(|a| serve::run(&a)),
         "creds" => CredsArgs::parse(rest).and_then(|a| creds::run(&a)),
+        "status" | "mode" | "accept" | "reject" | "terminate" | "view-only" | "remote-session"
+        | "watch" => control::run(args),
         // Hidden: the child the power-cut test kills in the middle of writes.
         "__state-writer" => state_writer(rest),
         "help" | "--help" | "-h" => {

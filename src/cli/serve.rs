@@ -6,9 +6,11 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::ServeArgs;
-use crate::agent::{Agent, AgentConfig};
+use crate::agent::{Agent, AgentConfig, ControlConfig};
+use crate::control::LocalUser;
 use crate::input::{CountingSink, InputSink};
 use crate::net::Identity;
+use crate::policy::AccessSettings;
 use crate::state::publish::HookConfig;
 use crate::state::rotation::RotationPolicy;
 use crate::state::{self, Keeper, KeeperConfig};
@@ -50,6 +52,18 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     config.handshake_timeout = args.handshake_timeout;
     config.frame_interval = args.frame_interval;
     config.max_handshakes = args.max_handshakes;
+    // The policy needs someone to ask: only with a control socket is there one. Without it
+    // a logged-in admin gets the screen at once, as before.
+    if let Some(path) = &args.control {
+        config.access = Some(AccessSettings::default());
+        config.control = Some(ControlConfig {
+            path: path.clone(),
+            local: LocalUser {
+                uid: args.local_uid,
+                gid: None,
+            },
+        });
+    }
 
     // Sized to the screen now, so the pointer is not re-created when the session starts.
     let sink: Box<dyn InputSink> = match crate::input::uinput::open_with_size(width, height) {

@@ -26,6 +26,12 @@ pub struct Options {
     pub frame_interval: Duration,
     /// Run the agent with a credentials keeper (rotation, lockout) over this state.
     pub keeper: Option<thinshadow::state::KeeperConfig>,
+    /// Turn the access policy on with these settings (None: sessions start at once).
+    pub access: Option<thinshadow::policy::AccessSettings>,
+    /// The modes the agent starts with (when no keeper brings its own).
+    pub modes: thinshadow::policy::Modes,
+    /// Serve the control socket here; the test's own uid is the local user.
+    pub control: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -35,6 +41,9 @@ impl Default for Options {
             max_handshakes: 8,
             frame_interval: Duration::from_millis(20),
             keeper: None,
+            access: None,
+            modes: thinshadow::policy::Modes::default(),
+            control: None,
         }
     }
 }
@@ -54,6 +63,17 @@ where
         config.handshake_timeout = options.handshake_timeout;
         config.max_handshakes = options.max_handshakes;
         config.frame_interval = options.frame_interval;
+        config.access = options.access;
+        config.modes = options.modes;
+        config.control = options
+            .control
+            .map(|path| thinshadow::agent::ControlConfig {
+                path,
+                local: thinshadow::control::LocalUser {
+                    uid: Some(nix::unistd::getuid().as_raw()),
+                    gid: None,
+                },
+            });
         let identity = Identity::generate().expect("certificate");
         let mut agent =
             Agent::new(config, &identity, make_source(), Box::new(sink)).expect("agent starts");
