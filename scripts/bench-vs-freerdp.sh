@@ -100,17 +100,8 @@ WATCHDOG=""
 DEADLINE=$((4 * SECONDS_WL + 2 * IDLE + 240))
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-stop_pid() {
-    local pid="$1" i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 30); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=SCRIPTDIR/lib/procs.sh
+. "$HERE/lib/procs.sh"
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM

@@ -88,17 +88,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/thinshadow-test-board.XXXXXX")
 . "$BOARD/lib.sh"
 export BOARD_KEEP=1
 
-stop_pid() { # TERM, a bounded wait, KILL
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 30); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=SCRIPTDIR/lib/procs.sh
+. "$ROOT/scripts/lib/procs.sh"
 stop_all() {
     local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
