@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use thinshadow::screen::{BitmapEncoder, Damage, Frame, PixelFormat, Rect};
+use thinshadow::screen::{BitmapEncoder, Damage, Frame, Rect};
 
 struct Rng(u64);
 
@@ -199,13 +199,7 @@ fn main() {
                 );
             }
             let data: Vec<u8> = px.iter().flat_map(|p| p.to_le_bytes()).collect();
-            let frame = Frame {
-                width: w,
-                height: h,
-                stride: usize::from(w) * 4,
-                format: PixelFormat::XRGB8888,
-                data: &data,
-            };
+            let frame = Frame::xrgb8888(w, h, &data);
 
             let mut copy = vec![0u8; data.len()];
             let memcpy = time(30, || {

@@ -175,13 +175,7 @@ fn check_area(
 fn synthetic_picture_round_trips() {
     let (w, h) = (300, 200);
     let data = xrgb_frame(w, h, |x, y| synthetic_pixel(w, h, 5, x, y));
-    let frame = Frame {
-        width: w,
-        height: h,
-        stride: usize::from(w) * 4,
-        format: PixelFormat::XRGB8888,
-        data: &data,
-    };
+    let frame = Frame::xrgb8888(w, h, &data);
     let expect = |x, y| rgb_of(synthetic_pixel(w, h, 5, x, y));
     // A damage-sized tile, an odd rect, one at the corner, and the whole frame.
     let seen = check_area(&frame, Rect::new(64, 64, 192, 64), expect);
@@ -204,13 +198,7 @@ fn noise_falls_back_to_raw_planes_and_fragments() {
         .map(|_| rnd())
         .collect();
     let data: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
-    let frame = Frame {
-        width: w,
-        height: h,
-        stride: usize::from(w) * 4,
-        format: PixelFormat::XRGB8888,
-        data: &data,
-    };
+    let frame = Frame::xrgb8888(w, h, &data);
     let expect = |x: u16, y: u16| rgb_of(pixels[usize::from(y) * usize::from(w) + usize::from(x)]);
     let seen = check_area(&frame, Rect::new(0, 0, w, h), expect);
     assert!(seen.iter().all(|&(_, _, rle)| !rle), "{seen:?}");
@@ -232,13 +220,7 @@ fn one_fragment_per_update_when_the_client_has_no_multifragment() {
         .map(|_| rnd())
         .collect();
     let data: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
-    let frame = Frame {
-        width: w,
-        height: h,
-        stride: usize::from(w) * 4,
-        format: PixelFormat::XRGB8888,
-        data: &data,
-    };
+    let frame = Frame::xrgb8888(w, h, &data);
     let mut enc = BitmapEncoder::new();
     enc.set_max_update_len(MAX_FRAGMENT_PAYLOAD);
     assert!(enc.max_update_len() <= MAX_FRAGMENT_PAYLOAD);
@@ -416,13 +398,7 @@ fn scratch_stays_within_one_bitmap() {
     let data: Vec<u8> = (0..usize::from(w) * usize::from(h))
         .flat_map(|_| rnd().to_le_bytes())
         .collect();
-    let frame = Frame {
-        width: w,
-        height: h,
-        stride: usize::from(w) * 4,
-        format: PixelFormat::XRGB8888,
-        data: &data,
-    };
+    let frame = Frame::xrgb8888(w, h, &data);
     let mut enc = BitmapEncoder::new();
     let caps = |e: &BitmapEncoder| {
         [
@@ -449,13 +425,7 @@ fn ironrdp_session_client_draws_what_we_encode() {
 
     let (w, h) = (333, 201);
     let data = xrgb_frame(w, h, |x, y| synthetic_pixel(w, h, 9, x, y));
-    let frame = Frame {
-        width: w,
-        height: h,
-        stride: usize::from(w) * 4,
-        format: PixelFormat::XRGB8888,
-        data: &data,
-    };
+    let frame = Frame::xrgb8888(w, h, &data);
     let mut out = Vec::new();
     let mut enc = BitmapEncoder::new();
     enc.encode(&frame, Rect::new(0, 0, w, h), &mut out).unwrap();

@@ -148,6 +148,17 @@ pub struct Frame<'a> {
 }
 
 impl Frame<'_> {
+    /// A packed XRGB8888 picture (stride = 4 × width), as synthetic sources and tests make.
+    pub fn xrgb8888(width: u16, height: u16, data: &[u8]) -> Frame<'_> {
+        Frame {
+            width,
+            height,
+            stride: usize::from(width) * 4,
+            format: PixelFormat::XRGB8888,
+            data,
+        }
+    }
+
     /// Bytes of visible pixels in one row.
     pub fn row_len(&self) -> usize {
         usize::from(self.width) * self.format.bytes_per_pixel()

@@ -6,7 +6,7 @@
 //! XRGB8888; the agent keeps its size equal to the real screen's, so switching between the
 //! two never needs a reactivation.
 
-use super::frame::{Frame, PixelFormat, Rect};
+use super::frame::{Frame, Rect};
 use super::source::{MAX_SYNTHETIC_SIDE, Source, SourceError};
 
 const BACKGROUND: u32 = 0x1B2631;
@@ -307,13 +307,7 @@ impl Placeholder {
 
 impl Source for Placeholder {
     fn frame(&mut self) -> Result<Frame<'_>, SourceError> {
-        Ok(Frame {
-            width: self.width,
-            height: self.height,
-            stride: usize::from(self.width) * 4,
-            format: PixelFormat::XRGB8888,
-            data: &self.pixels,
-        })
+        Ok(Frame::xrgb8888(self.width, self.height, &self.pixels))
     }
 
     fn describe(&self) -> String {

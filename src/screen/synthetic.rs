@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::frame::{Frame, PixelFormat, Rect};
+use super::frame::{Frame, Rect};
 use super::source::{MAX_SYNTHETIC_SIDE, Source, SourceError};
 
 /// 75% colour bars, left to right.
@@ -211,13 +211,7 @@ impl Source for Synthetic {
             self.paint(parts.counter(), phase);
         }
         self.shown = Some(phase);
-        Ok(Frame {
-            width,
-            height,
-            stride: usize::from(width) * 4,
-            format: PixelFormat::XRGB8888,
-            data: &self.pixels,
-        })
+        Ok(Frame::xrgb8888(width, height, &self.pixels))
     }
 
     fn describe(&self) -> String {
