@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::policy::Allowlist;
+use crate::policy::{Allowlist, TimeoutAction};
 
 /// Read when `--config` is not given, if it exists.
 pub const DEFAULT_PATH: &str = "/etc/thinshadow.toml";
@@ -38,6 +38,18 @@ pub enum Setting {
     LockoutAfter(u32),
     LockoutWindow(Duration),
     Allow(Allowlist),
+    /// The consent timeout of both management modes; the per-mode keys win over it.
+    ConsentTimeout(Duration),
+    ConsentTimeoutAuto(Duration),
+    ConsentTimeoutRequest(Duration),
+    ConsentTimeoutActionAuto(TimeoutAction),
+    ConsentTimeoutActionRequest(TimeoutAction),
+    /// Audit lines to syslog (/dev/log, authpriv) instead of stderr.
+    AuditSyslog(bool),
+    AuditFile(PathBuf),
+    AuditFileMax(u64),
+    /// Process names that mean "the local user is in a remote session".
+    RemoteProcesses(Vec<String>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,11 +140,7 @@ pub const KEYS: &[Key] = &[
         flag: "--rotate-after-session",
         kind: Kind::Bool,
         form: "true or false",
-        parse: |t| match t {
-            "true" => Ok(Setting::RotateAfterSession(true)),
-            "false" => Ok(Setting::RotateAfterSession(false)),
-            _ => Err(None),
-        },
+        parse: |t| boolean(t).map(Setting::RotateAfterSession),
     },
     Key {
         name: "publish_hook",
@@ -176,7 +184,97 @@ pub const KEYS: &[Key] = &[
                 .map_err(|e| Some(e.to_string()))
         },
     },
+    Key {
+        name: "consent_timeout",
+        flag: "--consent-timeout",
+        kind: Kind::Integer,
+        form: "seconds (1 to 3600)",
+        parse: |t| in_range(t, 1, 3600).map(|n| Setting::ConsentTimeout(secs(n))),
+    },
+    Key {
+        name: "consent_timeout_auto",
+        flag: "--consent-timeout-auto",
+        kind: Kind::Integer,
+        form: "seconds (1 to 3600)",
+        parse: |t| in_range(t, 1, 3600).map(|n| Setting::ConsentTimeoutAuto(secs(n))),
+    },
+    Key {
+        name: "consent_timeout_request",
+        flag: "--consent-timeout-request",
+        kind: Kind::Integer,
+        form: "seconds (1 to 3600)",
+        parse: |t| in_range(t, 1, 3600).map(|n| Setting::ConsentTimeoutRequest(secs(n))),
+    },
+    Key {
+        name: "consent_timeout_action_auto",
+        flag: "--consent-timeout-action-auto",
+        kind: Kind::Text,
+        form: "start or refuse",
+        parse: |t| {
+            TimeoutAction::parse(t)
+                .map(Setting::ConsentTimeoutActionAuto)
+                .ok_or(None)
+        },
+    },
+    Key {
+        name: "consent_timeout_action_request",
+        flag: "--consent-timeout-action-request",
+        kind: Kind::Text,
+        form: "start or refuse",
+        parse: |t| {
+            TimeoutAction::parse(t)
+                .map(Setting::ConsentTimeoutActionRequest)
+                .ok_or(None)
+        },
+    },
+    Key {
+        name: "audit_syslog",
+        flag: "--audit-syslog",
+        kind: Kind::Bool,
+        form: "true or false",
+        parse: |t| boolean(t).map(Setting::AuditSyslog),
+    },
+    Key {
+        name: "audit_file",
+        flag: "--audit-file",
+        kind: Kind::Text,
+        form: "a file path, e.g. /var/log/thinshadow-audit.log",
+        parse: |t| non_empty(t).map(|t| Setting::AuditFile(t.into())),
+    },
+    Key {
+        name: "audit_file_max",
+        flag: "--audit-file-max",
+        kind: Kind::Integer,
+        form: "bytes (4096 to 1073741824)",
+        parse: |t| in_range(t, 4096, 1 << 30).map(Setting::AuditFileMax),
+    },
+    Key {
+        name: "remote_processes",
+        flag: "--remote-processes",
+        kind: Kind::List,
+        form: "process names, e.g. xfreerdp,wfica,vmware-view",
+        parse: |t| {
+            let names: Vec<String> = t
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+            match names.iter().find(|n| n.contains('/') || n.len() > 255) {
+                Some(bad) => Err(Some(format!("{bad:?}: a process name, not a path"))),
+                None => Ok(Setting::RemoteProcesses(names)),
+            }
+        },
+    },
 ];
+
+fn boolean(text: &str) -> Result<bool, Reject> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(None),
+    }
+}
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -402,6 +500,15 @@ hook_timeout = 5
 lockout_after = 3
 lockout_minutes = 10
 allow = ["10.0.0.0/8", "fd00::/8"]
+consent_timeout = 45
+consent_timeout_auto = 20
+consent_timeout_request = 60
+consent_timeout_action_auto = "refuse"
+consent_timeout_action_request = "start"
+audit_syslog = true
+audit_file = "/var/log/thinshadow-audit.log"
+audit_file_max = 65536
+remote_processes = ["xfreerdp", "wfica"]
 "#,
         )
         .unwrap();
@@ -413,6 +520,33 @@ allow = ["10.0.0.0/8", "fd00::/8"]
         assert!(settings.contains(&Setting::Allow(
             Allowlist::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap()
         )));
+        assert!(settings.contains(&Setting::ConsentTimeoutAuto(secs(20))));
+        assert!(settings.contains(&Setting::ConsentTimeoutActionAuto(TimeoutAction::Refuse)));
+        assert!(settings.contains(&Setting::ConsentTimeoutActionRequest(TimeoutAction::Start)));
+        assert!(settings.contains(&Setting::AuditFileMax(65536)));
+        assert!(settings.contains(&Setting::RemoteProcesses(vec![
+            "xfreerdp".into(),
+            "wfica".into()
+        ])));
+    }
+
+    #[test]
+    fn policy_and_audit_values_are_checked() {
+        assert_eq!(
+            parse(r#"consent_timeout_action_auto = "later""#).unwrap_err(),
+            r#"thinshadow.toml: consent_timeout_action_auto: expected start or refuse, got "later""#
+        );
+        assert_eq!(
+            parse("consent_timeout = 0").unwrap_err(),
+            "thinshadow.toml: consent_timeout: expected seconds (1 to 3600), got 0"
+        );
+        assert!(parse("audit_file_max = 100").is_err());
+        let err = parse(r#"remote_processes = ["/usr/bin/xfreerdp"]"#).unwrap_err();
+        assert!(err.contains("a process name, not a path"), "{err}");
+        assert_eq!(
+            parse("remote_processes = []").unwrap(),
+            vec![Setting::RemoteProcesses(vec![])]
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{self, Kind, Setting};
-use crate::policy::{Allowlist, LockoutPolicy};
+use crate::policy::{
+    AccessSettings, Allowlist, Ask, DEFAULT_CONSENT_TIMEOUT, LockoutPolicy, TimeoutAction,
+};
 use crate::state::publish::DEFAULT_TIMEOUT;
 use crate::state::rotation::DEFAULT_PERIOD;
 
@@ -38,7 +40,21 @@ pub struct ServeArgs {
     pub control: Option<PathBuf>,
     /// The local user who may answer on the control socket (besides root).
     pub local_uid: Option<u32>,
+    /// A group whose members may answer too: a gid, or a name looked up at start.
+    pub local_group: Option<String>,
+    pub consent_timeout: Duration,
+    pub consent_timeout_auto: Option<Duration>,
+    pub consent_timeout_request: Option<Duration>,
+    pub consent_timeout_action_auto: TimeoutAction,
+    pub consent_timeout_action_request: TimeoutAction,
+    pub audit_syslog: bool,
+    pub audit_file: Option<PathBuf>,
+    pub audit_file_max: u64,
+    pub remote_processes: Vec<String>,
 }
+
+/// One old generation is kept beside the audit file (PATH.1), so at most twice this.
+pub const DEFAULT_AUDIT_FILE_MAX: u64 = 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CredsArgs {
@@ -66,6 +82,7 @@ struct Flags {
     settings: Vec<Setting>,
     control: Option<PathBuf>,
     local_uid: Option<u32>,
+    local_group: Option<String>,
 }
 
 impl Flags {
@@ -95,6 +112,15 @@ impl Flags {
                         .parse()
                         .map_err(|_| format!("--local-uid: expected a user id, got '{text}'"))?;
                     flags.local_uid = Some(uid);
+                }
+                "--local-group" => {
+                    let text = inline.map_or_else(|| value(flag, &mut it), Ok)?;
+                    if text.is_empty() || text.contains([':', '/', ' ']) {
+                        return Err(format!(
+                            "--local-group: expected a group id or name, got '{text}'"
+                        ));
+                    }
+                    flags.local_group = Some(text.to_owned());
                 }
                 "--help" | "-h" => {
                     print!("{}", super::USAGE);
@@ -142,6 +168,16 @@ impl Default for ServeArgs {
             allow: Allowlist::all(),
             control: None,
             local_uid: None,
+            local_group: None,
+            consent_timeout: DEFAULT_CONSENT_TIMEOUT,
+            consent_timeout_auto: None,
+            consent_timeout_request: None,
+            consent_timeout_action_auto: TimeoutAction::Start,
+            consent_timeout_action_request: TimeoutAction::Refuse,
+            audit_syslog: false,
+            audit_file: None,
+            audit_file_max: DEFAULT_AUDIT_FILE_MAX,
+            remote_processes: Vec::new(),
         }
     }
 }
@@ -172,6 +208,7 @@ impl ServeArgs {
         parsed.config = file;
         parsed.control = flags.control;
         parsed.local_uid = flags.local_uid;
+        parsed.local_group = flags.local_group;
         Ok(parsed)
     }
 
@@ -191,6 +228,30 @@ impl ServeArgs {
             Setting::LockoutAfter(v) => self.lockout_after = v,
             Setting::LockoutWindow(v) => self.lockout_window = v,
             Setting::Allow(v) => self.allow = v,
+            Setting::ConsentTimeout(v) => self.consent_timeout = v,
+            Setting::ConsentTimeoutAuto(v) => self.consent_timeout_auto = Some(v),
+            Setting::ConsentTimeoutRequest(v) => self.consent_timeout_request = Some(v),
+            Setting::ConsentTimeoutActionAuto(v) => self.consent_timeout_action_auto = v,
+            Setting::ConsentTimeoutActionRequest(v) => self.consent_timeout_action_request = v,
+            Setting::AuditSyslog(v) => self.audit_syslog = v,
+            Setting::AuditFile(v) => self.audit_file = Some(v),
+            Setting::AuditFileMax(v) => self.audit_file_max = v,
+            Setting::RemoteProcesses(v) => self.remote_processes = v,
+        }
+    }
+
+    /// How each management mode asks: a per-mode timeout wins over `consent_timeout`,
+    /// wherever each was set.
+    pub fn access_settings(&self) -> AccessSettings {
+        AccessSettings {
+            allow_auto: Ask {
+                timeout: self.consent_timeout_auto.unwrap_or(self.consent_timeout),
+                on_timeout: self.consent_timeout_action_auto,
+            },
+            allow_by_request: Ask {
+                timeout: self.consent_timeout_request.unwrap_or(self.consent_timeout),
+                on_timeout: self.consent_timeout_action_request,
+            },
         }
     }
 
@@ -298,6 +359,73 @@ mod tests {
                 .unwrap_err()
                 .contains("--local-uid")
         );
+    }
+
+    #[test]
+    fn consent_timeouts_per_mode() {
+        let parsed = parse(&[]).unwrap();
+        assert_eq!(parsed.access_settings(), AccessSettings::default());
+        let parsed = parse(&[
+            "--consent-timeout-request=90",
+            "--consent-timeout",
+            "10",
+            "--consent-timeout-action-auto",
+            "refuse",
+            "--consent-timeout-action-request=start",
+        ])
+        .unwrap();
+        let settings = parsed.access_settings();
+        assert_eq!(
+            settings.allow_auto,
+            Ask {
+                timeout: Duration::from_secs(10),
+                on_timeout: TimeoutAction::Refuse
+            }
+        );
+        assert_eq!(
+            settings.allow_by_request,
+            Ask {
+                timeout: Duration::from_secs(90),
+                on_timeout: TimeoutAction::Start
+            },
+            "the per-mode timeout wins though it came first"
+        );
+        let err = parse(&["--consent-timeout-action-request", "maybe"]).unwrap_err();
+        assert_eq!(
+            err,
+            "--consent-timeout-action-request: expected start or refuse, got 'maybe'"
+        );
+        assert!(parse(&["--consent-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn audit_and_remote_process_flags() {
+        let parsed = parse(&[]).unwrap();
+        assert!(!parsed.audit_syslog);
+        assert_eq!(parsed.audit_file, None);
+        assert_eq!(parsed.audit_file_max, 1024 * 1024);
+        assert!(parsed.remote_processes.is_empty());
+        let parsed = parse(&[
+            "--audit-syslog",
+            "--audit-file",
+            "/var/log/ts.log",
+            "--audit-file-max=8192",
+            "--remote-processes",
+            "xfreerdp, wfica,vmware-view",
+            "--local-group",
+            "video",
+        ])
+        .unwrap();
+        assert!(parsed.audit_syslog);
+        assert_eq!(parsed.audit_file, Some(PathBuf::from("/var/log/ts.log")));
+        assert_eq!(parsed.audit_file_max, 8192);
+        assert_eq!(
+            parsed.remote_processes,
+            ["xfreerdp", "wfica", "vmware-view"]
+        );
+        assert_eq!(parsed.local_group.as_deref(), Some("video"));
+        assert!(parse(&["--local-group="]).is_err());
+        assert!(parse(&["--audit-file-max", "10"]).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ commands:
   mode management|remote-screen allow-auto|allow-by-request|deny     (root only)
   accept [consent|screen-access] | reject [consent|screen-access]
   terminate | view-only on|off | remote-session started|ended
-                                 answer for the local user (root or --local-uid)
+                                 answer for the local user (root, --local-uid, --local-group)
   help     this text
 
 serve options (flags override the config file, which overrides the defaults):
@@ -50,9 +50,32 @@ serve options (flags override the config file, which overrides the defaults):
                               asked of the local user there (default: off, every logged-in
                               admin gets the screen at once)
   --local-uid UID             besides root, this user may answer on the control socket
+  --local-group GROUP         and the members of this group (a gid or a name; primary or
+                              supplementary group of the peer process)
+  --consent-timeout SECS      how long the local user has to answer (default 30)
+                              [consent_timeout]; per mode, winning over it:
+  --consent-timeout-auto SECS       allow-auto [consent_timeout_auto]
+  --consent-timeout-request SECS    allow-by-request [consent_timeout_request]
+  --consent-timeout-action-auto start|refuse      no answer in allow-auto (default start)
+                              [consent_timeout_action_auto]
+  --consent-timeout-action-request start|refuse   no answer in allow-by-request (default
+                              refuse) [consent_timeout_action_request]
+  --remote-processes NAME[,NAME...]  while an admin session exists or waits, a running
+                              process of one of these names (/proc/PID/comm, polled every
+                              2 s) means the local user is in a remote session, as
+                              `remote-session started` does (default: none)
+                              [remote_processes, a list of strings]
+  --audit-syslog              audit lines to syslog (/dev/log, facility authpriv) instead
+                              of stderr [audit_syslog]
+  --audit-file PATH           also append audit lines to PATH [audit_file]
+  --audit-file-max BYTES      past this, PATH becomes PATH.1 and a new PATH starts
+                              (default 1048576) [audit_file_max]
 
 control commands (status ... watch) options:
   --control PATH              the agent's control socket (default /run/thinshadow/control.sock)
+  --state-dir DIR             mode only: with no agent at --control, root edits the modes
+                              kept in DIR's state (default /var/lib/thinshadow); a running
+                              agent reads them at its next start
 
 creds options:
   --state-dir DIR             as for serve

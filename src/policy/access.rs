@@ -16,6 +16,22 @@ pub enum TimeoutAction {
     Refuse,
 }
 
+impl TimeoutAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeoutAction::Start => "start",
+            TimeoutAction::Refuse => "refuse",
+        }
+    }
+
+    /// `start` or `refuse`, as in files and flags.
+    pub fn parse(text: &str) -> Option<TimeoutAction> {
+        [TimeoutAction::Start, TimeoutAction::Refuse]
+            .into_iter()
+            .find(|action| action.as_str() == text)
+    }
+}
+
 /// How one management mode asks the local user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ask {
@@ -203,6 +219,11 @@ pub enum AuditEvent {
     Connected,
     /// The login failed (the agent emits this).
     LoginFailed,
+    /// A connection that never had a session under the policy closed (failed login,
+    /// handshake timeout, a second admin refused); `duration` counts from the connect.
+    Disconnected {
+        duration: Duration,
+    },
     /// The login succeeded.
     Authenticated,
     /// The local user is asked; no answer by `timeout` means the mode's timeout action.
@@ -249,6 +270,7 @@ impl AuditEvent {
         match self {
             AuditEvent::Connected => "connected",
             AuditEvent::LoginFailed => "login-failed",
+            AuditEvent::Disconnected { .. } => "disconnected",
             AuditEvent::Authenticated => "authenticated",
             AuditEvent::ConsentAsked { .. } => "consent-asked",
             AuditEvent::ConsentAnswered { .. } => "consent-answered",
