@@ -16,6 +16,7 @@
 //! `Keeper`, the hook runner) is sans-IO: bytes and time in, bytes and events out.
 
 pub mod agent;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -1,7 +1,6 @@
 //! The access policy and the control socket inside the loop: each session's policy clock,
 //! its audit events, and the local user's requests. The decisions live in `crate::policy`.
 
-use std::io;
 use std::time::Instant;
 
 use mio::Token;
@@ -76,11 +75,11 @@ impl Agent {
         }
     }
 
-    /// One JSON line on stderr (the audit log) and one event line to every watcher.
+    /// One JSON line to the audit log (stderr or syslog, and the file) and one event line
+    /// to every watcher.
     pub(super) fn emit_audit(&mut self, audit: &Audit) {
-        // One write per line; a gone console is no reason to panic.
         let line = control::reply::event_line(audit, Some(unix_ms()));
-        let _ = io::Write::write_all(&mut io::stderr(), line.as_bytes());
+        self.audit_log.write(&line);
         self.broadcast(&control::reply::event_line(audit, None));
     }
 

@@ -60,6 +60,10 @@ pub struct AgentConfig {
     pub modes: Modes,
     /// The control socket: how the local user answers, and who that user is.
     pub control: Option<ControlConfig>,
+    /// Where audit lines go (stderr unless told otherwise).
+    pub audit: crate::audit::AuditConfig,
+    /// Process names that mean the local user is in a remote session (polled from /proc).
+    pub remote_processes: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +84,8 @@ impl AgentConfig {
             access: None,
             modes: Modes::default(),
             control: None,
+            audit: crate::audit::AuditConfig::default(),
+            remote_processes: Vec::new(),
         }
     }
 }
@@ -108,6 +114,7 @@ struct Client {
     /// Set when the connection is ending: flush until this instant, then drop.
     closing: Option<Instant>,
     started: Option<Instant>,
+    connected: Instant,
     /// The access policy of this admin's session, from its login on (policy on only).
     policy: Option<AccessPolicy>,
 }
@@ -138,6 +145,7 @@ pub struct Agent {
     control: Option<control::Server>,
     /// Admin input reaches the sink (for releasing everything when that stops).
     input_open: bool,
+    audit_log: crate::audit::AuditLog,
 }
 
 impl Agent {
@@ -178,6 +186,7 @@ impl Agent {
             None => None,
         };
         let modes = config.modes;
+        let audit_log = crate::audit::AuditLog::open(&config.audit);
         Ok(Agent {
             poll,
             listener,
@@ -199,6 +208,7 @@ impl Agent {
             remote_session: false,
             control,
             input_open: false,
+            audit_log,
         })
     }
 
@@ -386,6 +396,7 @@ impl Agent {
                     hold_until,
                     closing: None,
                     started: None,
+                    connected: now,
                     policy: None,
                 },
             );
@@ -535,6 +546,12 @@ impl Agent {
                         AccessPolicy::new(settings, self.modes, self.remote_session, client.peer);
                     policy.authenticated(now, client.peer);
                     client.policy = Some(policy);
+                } else if self.config.access.is_some() {
+                    let admin = client.peer;
+                    self.emit_audit(&Audit {
+                        admin,
+                        event: AuditEvent::Authenticated,
+                    });
                 }
             }
             Event::Accepted {
@@ -704,6 +721,14 @@ impl Agent {
         if let Some(policy) = client.policy.as_mut() {
             policy.admin_disconnected(Instant::now());
             self.audit(policy);
+        } else if self.config.access.is_some() {
+            // Never reached a policy (no login, or refused before one): still an end line.
+            self.emit_audit(&Audit {
+                admin: client.peer,
+                event: AuditEvent::Disconnected {
+                    duration: client.connected.elapsed(),
+                },
+            });
         }
         if self.session == Some(token) {
             self.session = None;

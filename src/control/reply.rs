@@ -97,6 +97,7 @@ pub fn event_line(audit: &Audit, unix_ms: Option<u64>) -> String {
         .str("admin", &audit.admin.to_string());
     match audit.event {
         AuditEvent::Connected | AuditEvent::LoginFailed | AuditEvent::Authenticated => w,
+        AuditEvent::Disconnected { duration } => w.int("duration_ms", ms(duration)),
         AuditEvent::ConsentAsked { mode, timeout } => {
             w.str("mode", mode.as_str()).int("timeout_ms", ms(timeout))
         }
