@@ -4,13 +4,13 @@
 //! - `mode`: root only. The modes are the owner's (integrator's) policy, persisted across
 //!   boots; the local user must not be able to loosen them.
 //! - Everything else (`status`, `watch`, `accept`, `reject`, `terminate`, `view-only`,
-//!   `remote-session`): root, the configured local user's uid, or a peer whose primary
-//!   gid is the configured group. `status` and `watch` too: they reveal when someone
+//!   `remote-session`): root, the configured local user's uid, or a peer in the configured
+//!   group (`--local-group`) as its primary or a supplementary group. `status` and `watch` too: they reveal when someone
 //!   watches the screen and from which address, which is the local user's business and
 //!   no other local account's (a compromised service could time its moves by it).
 //!
-//! SO_PEERCRED gives the primary gid only; supplementary groups would need /proc reads,
-//! racy against pid reuse, so a UI in the group must run with it as its primary group.
+//! SO_PEERCRED gives the primary gid; the supplementary groups come from SO_PEERGROUPS
+//! (`peer.rs`), both recorded by the kernel at connect time.
 
 use std::fmt;
 
@@ -23,6 +23,8 @@ pub struct PeerCred {
     pub uid: u32,
     pub gid: u32,
     pub pid: i32,
+    /// The configured local group is the peer's primary or one of its supplementary groups.
+    pub in_local_group: bool,
 }
 
 impl From<PeerCred> for By {
@@ -44,7 +46,9 @@ pub struct LocalUser {
 impl LocalUser {
     /// Root or the local user: may use the socket at all.
     pub fn admits(&self, peer: PeerCred) -> bool {
-        peer.uid == 0 || self.uid == Some(peer.uid) || self.gid == Some(peer.gid)
+        peer.uid == 0
+            || self.uid == Some(peer.uid)
+            || (self.gid.is_some() && (peer.in_local_group || self.gid == Some(peer.gid)))
     }
 }
 
@@ -87,26 +91,17 @@ mod tests {
             uid: Some(1000),
             gid: Some(50),
         };
-        let root = PeerCred {
-            uid: 0,
-            gid: 0,
-            pid: 1,
+        let peer = |uid, gid, pid, in_local_group| PeerCred {
+            uid,
+            gid,
+            pid,
+            in_local_group,
         };
-        let user = PeerCred {
-            uid: 1000,
-            gid: 1000,
-            pid: 2,
-        };
-        let grouped = PeerCred {
-            uid: 1001,
-            gid: 50,
-            pid: 3,
-        };
-        let other = PeerCred {
-            uid: 1002,
-            gid: 1002,
-            pid: 4,
-        };
+        let root = peer(0, 0, 1, false);
+        let user = peer(1000, 1000, 2, false);
+        let grouped = peer(1001, 50, 3, false);
+        let supplementary = peer(1003, 1003, 5, true);
+        let other = peer(1002, 1002, 4, false);
         let mode = Request::Mode {
             which: ModeKind::Management,
             mode: Mode::AllowAuto,
@@ -121,11 +116,11 @@ mod tests {
             Request::RemoteSession(true),
         ];
         assert_eq!(authorize(&mode, root, local), Ok(()));
-        for peer in [user, grouped, other] {
+        for peer in [user, grouped, supplementary, other] {
             assert_eq!(authorize(&mode, peer, local), Err(Denied::RootOnly));
         }
         for request in answering {
-            for peer in [root, user, grouped] {
+            for peer in [root, user, grouped, supplementary] {
                 assert_eq!(
                     authorize(&request, peer, local),
                     Ok(()),
@@ -139,6 +134,11 @@ mod tests {
                 Err(Denied::NotLocalUser)
             );
             assert_eq!(authorize(&request, root, LocalUser::default()), Ok(()));
+            // A stale membership flag means nothing once no group is configured.
+            assert_eq!(
+                authorize(&request, supplementary, LocalUser::default()),
+                Err(Denied::NotLocalUser)
+            );
         }
     }
 }

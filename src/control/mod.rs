@@ -18,8 +18,10 @@ mod auth;
 pub mod client;
 #[deny(unsafe_code)]
 pub mod json;
+// One getsockopt (SO_PEERGROUPS) nix has no wrapper for.
 #[deny(unsafe_code)]
 mod lines;
+pub mod peer;
 #[deny(unsafe_code)]
 pub mod reply;
 #[deny(unsafe_code)]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use std::os::fd::AsFd;
 
 use super::auth::{LocalUser, PeerCred, authorize};
 use super::lines::{LineReader, MAX_LINE};
@@ -164,12 +164,8 @@ impl Server {
                     return;
                 }
             };
-            let peer = match getsockopt(&stream, PeerCredentials) {
-                Ok(c) => PeerCred {
-                    uid: c.uid(),
-                    gid: c.gid(),
-                    pid: c.pid(),
-                },
+            let peer = match super::peer::peer_cred(stream.as_fd(), self.local) {
+                Ok(peer) => peer,
                 Err(e) => {
                     debug!("control: no peer credentials: {e}");
                     continue;
