@@ -7,10 +7,10 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::ServeArgs;
 use crate::agent::{Agent, AgentConfig, ControlConfig};
+use crate::audit::{AuditConfig, SYSLOG_PATH};
 use crate::control::LocalUser;
 use crate::input::{CountingSink, InputSink};
 use crate::net::Identity;
-use crate::policy::AccessSettings;
 use crate::state::publish::HookConfig;
 use crate::state::rotation::RotationPolicy;
 use crate::state::{self, Keeper, KeeperConfig};
@@ -32,6 +32,15 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     }
     state::ensure_dir(&args.state_dir)
         .map_err(|e| format!("state directory {}: {e}", args.state_dir.display()))?;
+    // Held until the agent stops: one agent per state, and `mode` edits wait for it.
+    let _state_lock = state::lock::try_lock(&args.state_dir)
+        .map_err(|e| format!("state directory {}: {e}", args.state_dir.display()))?
+        .ok_or_else(|| {
+            format!(
+                "state directory {} is in use by another thinshadow agent",
+                args.state_dir.display()
+            )
+        })?;
     let identity = Identity::load_or_create(&args.state_dir).map_err(|e| e.to_string())?;
 
     let mut source =
@@ -55,15 +64,23 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     // The policy needs someone to ask: only with a control socket is there one. Without it
     // a logged-in admin gets the screen at once, as before.
     if let Some(path) = &args.control {
-        config.access = Some(AccessSettings::default());
+        config.access = Some(args.access_settings());
+        let gid = args.local_group.as_deref().map(resolve_group).transpose()?;
         config.control = Some(ControlConfig {
             path: path.clone(),
             local: LocalUser {
                 uid: args.local_uid,
-                gid: None,
+                gid,
             },
         });
     }
+    config.remote_processes = args.remote_processes.clone();
+    config.audit = AuditConfig {
+        stderr: !args.audit_syslog,
+        syslog: args.audit_syslog.then(|| SYSLOG_PATH.into()),
+        file: args.audit_file.clone(),
+        file_max: args.audit_file_max,
+    };
 
     // Sized to the screen now, so the pointer is not re-created when the session starts.
     let sink: Box<dyn InputSink> = match crate::input::uinput::open_with_size(width, height) {
@@ -99,6 +116,19 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     agent.run().map_err(|e| format!("event loop failed: {e}"))
 }
 
+/// A gid as digits, else a name from the group database (musl reads /etc/group itself,
+/// so this works in the static binary).
+fn resolve_group(text: &str) -> Result<u32, String> {
+    if let Ok(gid) = text.parse() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(text) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        Ok(None) => Err(format!("--local-group: no group named '{text}'")),
+        Err(e) => Err(format!("--local-group: cannot look up '{text}': {e}")),
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -122,5 +152,20 @@ fn keeper_config(args: &ServeArgs, identity: &Identity) -> KeeperConfig {
         }),
         lockout: args.lockout_policy(),
         allow: args.allow.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_by_number_or_name() {
+        assert_eq!(resolve_group("50"), Ok(50));
+        // Every Linux system names gid 0.
+        let root = nix::unistd::Group::from_gid(0.into()).unwrap().unwrap();
+        assert_eq!(resolve_group(&root.name), Ok(0));
+        let err = resolve_group("no-such-group-here").unwrap_err();
+        assert_eq!(err, "--local-group: no group named 'no-such-group-here'");
     }
 }

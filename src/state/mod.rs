@@ -8,6 +8,7 @@
 mod blob;
 mod fsio;
 pub mod keeper;
+pub mod lock;
 pub mod password;
 pub mod publish;
 pub mod published;
@@ -206,6 +207,37 @@ pub fn read(dir: &Path) -> Result<State, String> {
     decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Changes the modes in the state file with no agent running (`thinshadow mode` when no
+/// agent answers): under the directory's lock, read, edit, atomic write. A bad file is left
+/// alone (the agent sets it aside at its start); a missing one starts from defaults, which
+/// the agent's first start completes with a password.
+pub fn edit_modes(dir: &Path, edit: impl FnOnce(&mut Modes)) -> Result<Modes, String> {
+    ensure_dir(dir).map_err(|e| format!("state directory {}: {e}", dir.display()))?;
+    let _lock = lock::try_lock(dir)
+        .map_err(|e| format!("state directory {}: {e}", dir.display()))?
+        .ok_or_else(|| {
+            format!(
+                "an agent is running on {} but not answering at the control socket; \
+                 give its --control PATH",
+                dir.display()
+            )
+        })?;
+    let path = state_path(dir);
+    let mut state = match std::fs::read(&path) {
+        Ok(bytes) => decode(&bytes).map_err(|e| {
+            format!(
+                "{}: {e}; not changing it (the agent sets a bad file aside at its start)",
+                path.display()
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    edit(&mut state.modes);
+    save(dir, &state).map_err(|e| format!("cannot save {}: {e}", path.display()))?;
+    Ok(state.modes)
+}
+
 fn set_aside(path: &Path, reason: String) -> LoadOutcome {
     let kept_as = path.with_extension("bin.bad");
     if let Err(e) = std::fs::rename(path, &kept_as) {
@@ -357,6 +389,35 @@ mod tests {
         let payload = postcard::to_allocvec(&state).unwrap();
         let err = decode(&blob::wrap(FORMAT_VERSION, &payload)).unwrap_err();
         assert!(err.to_string().contains("too many"), "{err}");
+    }
+
+    #[test]
+    fn modes_are_edited_in_place_and_nothing_else_changes() {
+        let dir = temp_dir("edit");
+        save(&dir, &sample()).unwrap();
+        let modes = edit_modes(&dir, |m| m.management = Mode::AllowByRequest).unwrap();
+        let want = Modes {
+            management: Mode::AllowByRequest,
+            remote_screen: Mode::AllowAuto,
+        };
+        assert_eq!(modes, want);
+        let mut expected = sample();
+        expected.modes = want;
+        assert_eq!(read(&dir).unwrap(), expected);
+        // Held by an agent: refused, untouched.
+        let held = lock::try_lock(&dir).unwrap().unwrap();
+        let err = edit_modes(&dir, |m| m.management = Mode::Deny).unwrap_err();
+        assert!(err.contains("an agent is running"), "{err}");
+        drop(held);
+        assert_eq!(read(&dir).unwrap(), expected);
+        // A bad file is not overwritten.
+        std::fs::write(state_path(&dir), b"garbage that is long enough").unwrap();
+        assert!(edit_modes(&dir, |m| m.management = Mode::Deny).is_err());
+        assert_eq!(
+            std::fs::read(state_path(&dir)).unwrap(),
+            b"garbage that is long enough"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
