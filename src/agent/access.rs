@@ -115,7 +115,7 @@ impl Agent {
             .and_then(|c| c.policy.as_ref());
         control::reply::Status {
             modes: self.modes,
-            remote_session: self.remote_session,
+            remote_session: self.remote.env.active(),
             session,
         }
         .line(now)
@@ -151,24 +151,8 @@ impl Agent {
                 self.broadcast(&control::reply::modes_event(modes));
                 control::reply::ok()
             }
-            Request::RemoteSession(active) => {
-                if self.remote_session != active {
-                    self.remote_session = active;
-                    info!(
-                        "the local user {} a remote session",
-                        if active { "entered" } else { "left" }
-                    );
-                    self.broadcast(&control::reply::remote_session_event(active));
-                }
-                for client in self.clients.values_mut() {
-                    if let Some(policy) = client.policy.as_mut() {
-                        if active {
-                            policy.remote_session_started(now);
-                        } else {
-                            policy.remote_session_ended(now);
-                        }
-                    }
-                }
+            Request::RemoteSession(started) => {
+                self.remote_session_said(started, now);
                 control::reply::ok()
             }
             request => {

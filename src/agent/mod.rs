@@ -27,6 +27,7 @@ use crate::rdp::{ConnError, Connection, EndReason, Event, Settings};
 use crate::screen::{Rect, Source};
 
 mod access;
+mod remote;
 mod screen;
 use crate::state::{Admission, Keeper, Refusal};
 use crate::{debug, error, info, warn};
@@ -140,8 +141,8 @@ pub struct Agent {
     keeper: Option<Keeper>,
     /// The access modes in force (the keeper persists them when there is one).
     modes: Modes,
-    /// The local user is inside a remote desktop/VDI session (the shell says so).
-    remote_session: bool,
+    /// The local user's remote desktop/VDI session: the shell's word and the process detector.
+    remote: remote::RemoteWatch,
     control: Option<control::Server>,
     /// Admin input reaches the sink (for releasing everything when that stops).
     input_open: bool,
@@ -187,6 +188,7 @@ impl Agent {
         };
         let modes = config.modes;
         let audit_log = crate::audit::AuditLog::open(&config.audit);
+        let remote = remote::RemoteWatch::new(&config.remote_processes);
         Ok(Agent {
             poll,
             listener,
@@ -205,7 +207,7 @@ impl Agent {
             signals: None,
             keeper: None,
             modes,
-            remote_session: false,
+            remote,
             control,
             input_open: false,
             audit_log,
@@ -282,6 +284,7 @@ impl Agent {
             }
             let now = Instant::now();
             self.poll_keeper(now);
+            self.poll_remote_processes(now);
             self.drive_policies(now);
             self.expire(now);
             self.screen_turn(now);
@@ -307,6 +310,7 @@ impl Agent {
             consider(client.policy.as_ref().and_then(AccessPolicy::next_deadline));
         }
         consider(self.keeper.as_ref().and_then(Keeper::next_deadline));
+        consider(self.remote_scan_deadline());
         if let Some(client) = self.session.and_then(|t| self.clients.get(&t))
             && client.rdp.is_active()
             && !self.screen.suppressed
@@ -514,6 +518,9 @@ impl Agent {
     }
 
     fn handle_event(&mut self, token: Token, event: Event, out: &mut Vec<u8>) {
+        if matches!(event, Event::Authenticated { .. }) && self.config.access.is_some() {
+            self.scan_remote_processes(Instant::now());
+        }
         let Some(client) = self.clients.get_mut(&token) else {
             return;
         };
@@ -542,8 +549,12 @@ impl Agent {
                 if let Some(settings) = self.config.access
                     && self.session.is_none_or(|s| s == token)
                 {
-                    let mut policy =
-                        AccessPolicy::new(settings, self.modes, self.remote_session, client.peer);
+                    let mut policy = AccessPolicy::new(
+                        settings,
+                        self.modes,
+                        self.remote.env.active(),
+                        client.peer,
+                    );
                     policy.authenticated(now, client.peer);
                     client.policy = Some(policy);
                 } else if self.config.access.is_some() {

@@ -9,6 +9,7 @@ mod access;
 pub mod allowlist;
 pub mod lockout;
 mod mode;
+mod remote_env;
 mod session;
 
 pub use access::{
@@ -19,6 +20,7 @@ pub use access::{
 pub use allowlist::{AllowError, Allowlist, Cidr};
 pub use lockout::{Lockout, LockoutEvent, LockoutPolicy, LockoutRecord, Verdict};
 pub use mode::{Mode, Modes};
+pub use remote_env::{COMM_LEN, POLL_INTERVAL, ProcessNames, ProcessPoll, RemoteEnv};
 pub use session::{AccessPolicy, Outcome, Screen};
 
 use std::net::IpAddr;

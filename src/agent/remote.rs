@@ -1,0 +1,181 @@
+//! The local user's remote session inside the loop: the shell's word (control socket) and
+//! the /proc process detector, combined by `policy::RemoteEnv`, applied to every policy.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::time::Instant;
+
+use super::Agent;
+use crate::control;
+use crate::policy::{Outcome, POLL_INTERVAL, ProcessNames, ProcessPoll, RemoteEnv};
+use crate::{debug, info};
+
+/// Processes looked at per scan, at most: a thin client runs a few hundred; this bounds a
+/// scan's cost whatever runs.
+pub const MAX_SCAN: usize = 4096;
+
+pub(super) struct RemoteWatch {
+    names: ProcessNames,
+    pub(super) env: RemoteEnv,
+    poll: ProcessPoll,
+}
+
+impl RemoteWatch {
+    pub(super) fn new(names: &[String]) -> RemoteWatch {
+        RemoteWatch {
+            names: ProcessNames::new(names),
+            env: RemoteEnv::default(),
+            poll: ProcessPoll::new(POLL_INTERVAL),
+        }
+    }
+}
+
+/// The first listed name among the running processes under `proc_root` (`/proc`), looking
+/// at no more than `cap` processes. A process that exits mid-scan is skipped.
+pub fn scan_proc(proc_root: &Path, names: &ProcessNames, cap: usize) -> io::Result<Option<String>> {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(proc_root)? {
+        let Ok(entry) = entry else { continue };
+        let is_pid = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !is_pid {
+            continue;
+        }
+        seen += 1;
+        if seen > cap {
+            break;
+        }
+        let mut comm = [0u8; 64];
+        let Ok(n) = File::open(entry.path().join("comm")).and_then(|mut f| f.read(&mut comm))
+        else {
+            continue;
+        };
+        if let Some(name) = names.matches(&String::from_utf8_lossy(&comm[..n])) {
+            return Ok(Some(name.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+impl Agent {
+    /// An admin session exists or waits: only then does the process detector run.
+    pub(super) fn remote_scan_wanted(&self) -> bool {
+        !self.remote.names.is_empty()
+            && self.clients.values().any(|c| {
+                c.policy
+                    .as_ref()
+                    .is_some_and(|p| !matches!(p.outcome(), Outcome::Ended(_)))
+            })
+    }
+
+    /// When the loop must wake for the next scan; None while idle.
+    pub(super) fn remote_scan_deadline(&self) -> Option<Instant> {
+        if self.remote_scan_wanted() {
+            self.remote.poll.next_deadline()
+        } else {
+            None
+        }
+    }
+
+    /// Scans if one is due.
+    pub(super) fn poll_remote_processes(&mut self, now: Instant) {
+        let wanted = self.remote_scan_wanted();
+        if self.remote.poll.due(now, wanted) {
+            self.scan_remote_processes(now);
+        }
+    }
+
+    /// Scans now: on its schedule, and right before a new admin is asked, so the policy
+    /// starts from what runs at that moment.
+    pub(super) fn scan_remote_processes(&mut self, now: Instant) {
+        if self.remote.names.is_empty() {
+            return;
+        }
+        self.remote.poll.scanned(now);
+        let found = match scan_proc(Path::new("/proc"), &self.remote.names, MAX_SCAN) {
+            Ok(found) => found,
+            Err(e) => {
+                debug!("remote session: cannot read /proc: {e}");
+                return;
+            }
+        };
+        let name = found.clone();
+        if let Some(active) = self.remote.env.set_process(found) {
+            match name {
+                Some(name) => info!("the local user runs {name}: in a remote session"),
+                None => info!("no listed remote-session client runs any more"),
+            }
+            self.apply_remote(active, now);
+        }
+    }
+
+    /// The shell said the local user entered (true) or left (false) a remote session.
+    pub(super) fn remote_session_said(&mut self, started: bool, now: Instant) {
+        let Some(active) = self.remote.env.set_shell(started) else {
+            if let (false, Some(name)) = (started, self.remote.env.process()) {
+                info!("the shell says the remote session ended, but {name} still runs");
+            }
+            return;
+        };
+        info!(
+            "the local user {} a remote session",
+            if active { "entered" } else { "left" }
+        );
+        self.apply_remote(active, now);
+    }
+
+    fn apply_remote(&mut self, active: bool, now: Instant) {
+        self.broadcast(&control::reply::remote_session_event(active));
+        for client in self.clients.values_mut() {
+            if let Some(policy) = client.policy.as_mut() {
+                if active {
+                    policy.remote_session_started(now);
+                } else {
+                    policy.remote_session_ended(now);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// A real process with a listed name: `sleep` started through a symlink, whose name
+    /// the kernel records as the process name.
+    #[test]
+    fn a_running_listed_process_is_found_in_proc() {
+        let dir = std::env::temp_dir().join(format!("thinshadow-remote-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("tsvdi{}", std::process::id() % 1_000_000);
+        let link = dir.join(&name);
+        let sleep = ["/bin/sleep", "/usr/bin/sleep"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("sleep");
+        std::os::unix::fs::symlink(sleep, &link).unwrap();
+        let names = ProcessNames::new(&["not-running-here".to_owned(), name.clone()]);
+        assert_eq!(
+            scan_proc(Path::new("/proc"), &names, MAX_SCAN).unwrap(),
+            None
+        );
+        let mut child = Command::new(&link).arg("30").spawn().unwrap();
+        let found = scan_proc(Path::new("/proc"), &names, MAX_SCAN);
+        let capped = scan_proc(Path::new("/proc"), &names, 0);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(found.unwrap(), Some(name));
+        assert_eq!(capped.unwrap(), None, "the cap bounds the scan");
+        assert_eq!(
+            scan_proc(Path::new("/proc"), &names, MAX_SCAN).unwrap(),
+            None
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
