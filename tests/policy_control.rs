@@ -314,3 +314,200 @@ fn other_uids_are_held_to_their_rights() {
     assert!(!stranger.contains("status: ok"), "{stranger}");
     server.send(Command::Stop).unwrap();
 }
+
+/// The test binary again, as `control_child`, under `uid` with `groups` as supplementary
+/// groups (set before the uid drops, which std's `.uid()` would not allow).
+fn run_child_with_groups(path: &Path, uid: u32, groups: &[u32]) -> String {
+    use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+    use std::os::unix::process::CommandExt;
+    let groups: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "control_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("THINSHADOW_CONTROL_CHILD", path);
+    // SAFETY: only async-signal-safe syscalls between fork and exec, no allocation.
+    unsafe {
+        command.pre_exec(move || {
+            setgroups(&groups)?;
+            setgid(Gid::from_raw(uid))?;
+            setuid(Uid::from_raw(uid))?;
+            Ok(())
+        });
+    }
+    let out = command.output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn members_of_the_local_group_may_answer_by_a_supplementary_group() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a peer under another uid");
+        return;
+    }
+    let dir = temp_dir("group");
+    let path = dir.join("control.sock");
+    let local = LocalUser {
+        uid: None,
+        gid: Some(4242),
+    };
+    let server = serve(&path, local);
+    let member = run_child_with_groups(&path, 65533, &[100, 4242]);
+    assert!(member.contains("status: ok"), "{member}");
+    assert!(member.contains("accept: ok"), "{member}");
+    assert!(
+        member.contains("mode: permission denied: only root changes modes"),
+        "{member}"
+    );
+    let outsider = run_child_with_groups(&path, 65533, &[100]);
+    assert!(
+        outsider.contains("permission denied: only root and the local user may use this socket"),
+        "{outsider}"
+    );
+    assert!(!outsider.contains("status: ok"), "{outsider}");
+    server.send(Command::Stop).unwrap();
+}
+
+fn thinshadow(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_thinshadow"))
+        .args(args)
+        .output()
+        .expect("thinshadow runs")
+}
+
+fn wait_for_socket(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Client::connect(path, TIMEOUT).is_err() {
+        assert!(Instant::now() < deadline, "no agent at {}", path.display());
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn mode_without_an_agent_edits_the_state_for_the_next_start() {
+    use std::os::unix::process::CommandExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mode is root's, and the refusal needs another uid");
+        return;
+    }
+    let dir = temp_dir("offline");
+    let state = dir.join("state");
+    let socket = dir.join("control.sock");
+    let (state_arg, socket_arg) = (state.to_str().unwrap(), socket.to_str().unwrap());
+    let out = thinshadow(&[
+        "mode",
+        "management",
+        "deny",
+        "--control",
+        socket_arg,
+        "--state-dir",
+        state_arg,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"ok\":true,\"management\":\"deny\",\"remote_screen\":\"allow-by-request\"}\n"
+    );
+    // A stale socket file from a stopped agent is no agent either.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let out = thinshadow(&[
+        "mode",
+        "remote-screen",
+        "allow-auto",
+        "--control",
+        socket_arg,
+        "--state-dir",
+        state_arg,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let saved = thinshadow::state::read(&state).unwrap().modes;
+    assert_eq!(
+        saved,
+        Modes {
+            management: Mode::Deny,
+            remote_screen: Mode::AllowAuto
+        }
+    );
+    // Not root: refused, nothing changes.
+    std::fs::remove_file(&socket).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_thinshadow"))
+        .args(["mode", "management", "allow-auto", "--control", socket_arg])
+        .args(["--state-dir", state_arg])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only root changes modes"), "{err}");
+    assert_eq!(thinshadow::state::read(&state).unwrap().modes, saved);
+
+    // The next agent starts with them.
+    let config = dir.join("empty.toml");
+    std::fs::write(&config, "").unwrap();
+    let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_thinshadow"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--screen",
+            "synthetic:64x64",
+        ])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            state_arg,
+        ])
+        .args(["--control", socket_arg])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_socket(&socket);
+    let (_, status) = Client::connect(&socket, TIMEOUT)
+        .unwrap()
+        .call(&Request::Status)
+        .unwrap();
+    assert_eq!(get(&status, "management"), Some(&Value::Str("deny".into())));
+    assert_eq!(
+        get(&status, "remote_screen"),
+        Some(&Value::Str("allow-auto".into()))
+    );
+    // While it runs, mode goes through it; an edit behind its back is refused.
+    let out = thinshadow(&[
+        "mode",
+        "management",
+        "allow-by-request",
+        "--control",
+        socket_arg,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let elsewhere = dir.join("elsewhere.sock");
+    let out = thinshadow(&[
+        "mode",
+        "management",
+        "allow-auto",
+        "--control",
+        elsewhere.to_str().unwrap(),
+        "--state-dir",
+        state_arg,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("an agent is running"), "{err}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(agent.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(agent.wait().unwrap().success());
+    // The agent saved the change it was given on its way out.
+    assert_eq!(
+        thinshadow::state::read(&state).unwrap().modes.management,
+        Mode::AllowByRequest
+    );
+}

@@ -32,6 +32,10 @@ pub struct Options {
     pub modes: thinshadow::policy::Modes,
     /// Serve the control socket here; the test's own uid is the local user.
     pub control: Option<std::path::PathBuf>,
+    /// Where audit lines go (stderr by default).
+    pub audit: thinshadow::audit::AuditConfig,
+    /// Process names that mean the local user is in a remote session.
+    pub remote_processes: Vec<String>,
 }
 
 impl Default for Options {
@@ -44,6 +48,8 @@ impl Default for Options {
             access: None,
             modes: thinshadow::policy::Modes::default(),
             control: None,
+            audit: thinshadow::audit::AuditConfig::default(),
+            remote_processes: Vec::new(),
         }
     }
 }
@@ -65,6 +71,8 @@ where
         config.frame_interval = options.frame_interval;
         config.access = options.access;
         config.modes = options.modes;
+        config.audit = options.audit;
+        config.remote_processes = options.remote_processes;
         config.control = options
             .control
             .map(|path| thinshadow::agent::ControlConfig {
