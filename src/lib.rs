@@ -13,8 +13,8 @@
 //!  control: the Unix control socket (JSON lines) for the local UI and the CLI
 //!  audit: where the policy's audit lines go (stderr or syslog, a size-bounded file)
 //! ```
-//! Every layer but `agent`, `audit`, `net` and the file and process shell of `state` (`save`, `load`,
-//! `Keeper`, the hook runner) is sans-IO: bytes and time in, bytes and events out.
+//! Every layer but `agent`, `audit`, `net` and the file and process shell of `state` (`save`,
+//! `load`, `Keeper`, the hook runner) is sans-IO: bytes and time in, bytes and events out.
 
 pub mod agent;
 pub mod audit;
