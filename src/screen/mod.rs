@@ -17,6 +17,8 @@ mod damage;
 mod encode;
 mod fbdev;
 #[deny(unsafe_code)]
+pub mod font;
+#[deny(unsafe_code)]
 mod frame;
 mod mmap;
 #[deny(unsafe_code)]
