@@ -23,6 +23,7 @@ pub mod input;
 pub mod log;
 pub mod net;
 pub mod policy;
+pub mod prompt;
 pub mod rdp;
 pub mod screen;
 pub mod state;
