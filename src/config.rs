@@ -38,6 +38,8 @@ pub enum Setting {
     LockoutAfter(u32),
     LockoutWindow(Duration),
     Allow(Allowlist),
+    /// The built-in prompt on the framebuffer (`fb`) or none.
+    LocalPrompt(bool),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +176,17 @@ pub const KEYS: &[Key] = &[
             Allowlist::parse_list(t)
                 .map(Setting::Allow)
                 .map_err(|e| Some(e.to_string()))
+        },
+    },
+    Key {
+        name: "local_prompt",
+        flag: "--local-prompt",
+        kind: Kind::Text,
+        form: "fb (a prompt on the framebuffer, answered from the local keyboard) or none",
+        parse: |t| match t {
+            "fb" => Ok(Setting::LocalPrompt(true)),
+            "none" => Ok(Setting::LocalPrompt(false)),
+            _ => Err(None),
         },
     },
 ];
@@ -402,6 +415,7 @@ hook_timeout = 5
 lockout_after = 3
 lockout_minutes = 10
 allow = ["10.0.0.0/8", "fd00::/8"]
+local_prompt = "fb"
 "#,
         )
         .unwrap();
@@ -409,6 +423,7 @@ allow = ["10.0.0.0/8", "fd00::/8"]
         assert!(settings.contains(&Setting::Listen("127.0.0.1:4000".parse().unwrap())));
         assert!(settings.contains(&Setting::RotationPeriod(secs(12 * 3600))));
         assert!(settings.contains(&Setting::RotateAfterSession(true)));
+        assert!(settings.contains(&Setting::LocalPrompt(true)));
         assert!(settings.contains(&Setting::LockoutWindow(secs(600))));
         assert!(settings.contains(&Setting::Allow(
             Allowlist::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap()

@@ -27,9 +27,11 @@ use crate::rdp::{ConnError, Connection, EndReason, Event, Settings};
 use crate::screen::{Rect, Source};
 
 mod access;
+mod prompt;
 mod screen;
 use crate::state::{Admission, Keeper, Refusal};
 use crate::{debug, error, info, warn};
+pub use prompt::PromptConfig;
 use screen::{Produced, Screen};
 
 const LISTENER: Token = Token(0);
@@ -60,6 +62,8 @@ pub struct AgentConfig {
     pub modes: Modes,
     /// The control socket: how the local user answers, and who that user is.
     pub control: Option<ControlConfig>,
+    /// The built-in prompt on the framebuffer (`--local-prompt fb`).
+    pub local_prompt: Option<PromptConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +84,7 @@ impl AgentConfig {
             access: None,
             modes: Modes::default(),
             control: None,
+            local_prompt: None,
         }
     }
 }
@@ -138,6 +143,8 @@ pub struct Agent {
     control: Option<control::Server>,
     /// Admin input reaches the sink (for releasing everything when that stops).
     input_open: bool,
+    /// The local prompt on the framebuffer, when asked for and the framebuffer opened.
+    prompt: Option<prompt::LocalPrompt>,
 }
 
 impl Agent {
@@ -178,6 +185,10 @@ impl Agent {
             None => None,
         };
         let modes = config.modes;
+        let prompt = config
+            .local_prompt
+            .as_ref()
+            .and_then(prompt::LocalPrompt::open);
         Ok(Agent {
             poll,
             listener,
@@ -199,6 +210,7 @@ impl Agent {
             remote_session: false,
             control,
             input_open: false,
+            prompt,
         })
     }
 
@@ -251,6 +263,9 @@ impl Agent {
                     LISTENER => self.accept_all(),
                     WAKER => {}
                     SIGNALS => self.read_signals(),
+                    token if self.prompt.as_ref().is_some_and(|p| p.owns(token)) => {
+                        self.prompt_keys(token);
+                    }
                     token if token.0 < FIRST_CLIENT => {
                         if let Some(server) = self.control.as_mut() {
                             server.ready(self.poll.registry(), token, &mut incoming);
@@ -273,6 +288,7 @@ impl Agent {
             let now = Instant::now();
             self.poll_keeper(now);
             self.drive_policies(now);
+            self.drive_prompt(now);
             self.expire(now);
             self.screen_turn(now);
             self.reap(now);
@@ -297,6 +313,7 @@ impl Agent {
             consider(client.policy.as_ref().and_then(AccessPolicy::next_deadline));
         }
         consider(self.keeper.as_ref().and_then(Keeper::next_deadline));
+        consider(self.prompt_deadline(now));
         if let Some(client) = self.session.and_then(|t| self.clients.get(&t))
             && client.rdp.is_active()
             && !self.screen.suppressed
@@ -756,6 +773,9 @@ impl Agent {
         }
         for audit in &audits {
             self.emit_audit(audit);
+        }
+        if let Some(prompt) = self.prompt.as_mut() {
+            prompt.hide(self.poll.registry());
         }
         if let Some(keeper) = self.keeper.as_mut() {
             keeper.shut_down(Instant::now(), unix_now());

@@ -38,6 +38,8 @@ pub struct ServeArgs {
     pub control: Option<PathBuf>,
     /// The local user who may answer on the control socket (besides root).
     pub local_uid: Option<u32>,
+    /// `--local-prompt fb`: ask and answer on the framebuffer and the local keyboard.
+    pub local_prompt: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -142,6 +144,7 @@ impl Default for ServeArgs {
             allow: Allowlist::all(),
             control: None,
             local_uid: None,
+            local_prompt: false,
         }
     }
 }
@@ -191,6 +194,7 @@ impl ServeArgs {
             Setting::LockoutAfter(v) => self.lockout_after = v,
             Setting::LockoutWindow(v) => self.lockout_window = v,
             Setting::Allow(v) => self.allow = v,
+            Setting::LocalPrompt(v) => self.local_prompt = v,
         }
     }
 
@@ -298,6 +302,15 @@ mod tests {
                 .unwrap_err()
                 .contains("--local-uid")
         );
+    }
+
+    #[test]
+    fn the_local_prompt_is_off_unless_asked_for() {
+        assert!(!parse(&[]).unwrap().local_prompt);
+        assert!(parse(&["--local-prompt", "fb"]).unwrap().local_prompt);
+        assert!(!parse(&["--local-prompt=none"]).unwrap().local_prompt);
+        let err = parse(&["--local-prompt", "tty"]).unwrap_err();
+        assert!(err.starts_with("--local-prompt: expected fb "), "{err}");
     }
 
     #[test]

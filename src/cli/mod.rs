@@ -50,6 +50,10 @@ serve options (flags override the config file, which overrides the defaults):
                               asked of the local user there (default: off, every logged-in
                               admin gets the screen at once)
   --local-uid UID             besides root, this user may answer on the control socket
+  --local-prompt fb|none      fb: ask on the framebuffer (a box over the screen) and take the
+                              answer from the local keyboard: Enter accepts, Esc rejects,
+                              Ctrl+Alt+End ends a session; turns the access policy on, with or
+                              without --control (default none) [local_prompt]
 
 control commands (status ... watch) options:
   --control PATH              the agent's control socket (default /run/thinshadow/control.sock)

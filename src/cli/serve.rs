@@ -6,7 +6,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::ServeArgs;
-use crate::agent::{Agent, AgentConfig, ControlConfig};
+use crate::agent::{Agent, AgentConfig, ControlConfig, PromptConfig};
 use crate::control::LocalUser;
 use crate::input::{CountingSink, InputSink};
 use crate::net::Identity;
@@ -62,6 +62,16 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
                 uid: args.local_uid,
                 gid: None,
             },
+        });
+    }
+
+    // The prompt is someone to ask too: it turns the policy on by itself.
+    if args.local_prompt {
+        config.access = Some(AccessSettings::default());
+        let fb = args.screen.strip_prefix("fbdev:").unwrap_or("/dev/fb0");
+        config.local_prompt = Some(PromptConfig {
+            fb: fb.to_owned(),
+            input_dir: "/dev/input".into(),
         });
     }
 

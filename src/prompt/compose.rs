@@ -92,9 +92,8 @@ pub fn encode(xrgb: &[u8], format: PixelFormat) -> Vec<u8> {
     let bpp = format.bytes_per_pixel();
     let mut out = Vec::with_capacity(xrgb.len() / 4 * bpp);
     for px in xrgb.chunks_exact(4) {
-        let value = channel(px[2], format.red)
-            | channel(px[1], format.green)
-            | channel(px[0], format.blue);
+        let value =
+            channel(px[2], format.red) | channel(px[1], format.green) | channel(px[0], format.blue);
         out.extend_from_slice(&value.to_le_bytes()[..bpp.min(4)]);
     }
     out
@@ -135,13 +134,20 @@ mod tests {
         assert_eq!((c.rect.w, c.rect.h), (43 * 12 + 48, 2 * 20 + 20));
         assert_eq!(c.rect.x, (1024 - c.rect.w) / 2);
         assert_eq!(c.rect.y, (768 - c.rect.h) / 2);
-        assert_eq!(c.pixels.len(), usize::from(c.rect.w) * usize::from(c.rect.h) * 4);
+        assert_eq!(
+            c.pixels.len(),
+            usize::from(c.rect.w) * usize::from(c.rect.h) * 4
+        );
         assert_eq!(pixel(&c, 0, 0), BORDER);
         assert_eq!(pixel(&c, c.rect.w - 1, c.rect.h - 1), BORDER);
         assert_eq!(pixel(&c, 2, 2), QUESTION_BACKGROUND);
         // The first line's 'R' starts at the padding: its top-left font pixel is set.
         assert_eq!(pixel(&c, 24, 10 + 2), TEXT);
-        let white = c.pixels.chunks_exact(4).filter(|p| p[..3] == [0xFF; 3]).count();
+        let white = c
+            .pixels
+            .chunks_exact(4)
+            .filter(|p| p[..3] == [0xFF; 3])
+            .count();
         assert!(white > 500, "{white} text pixels");
     }
 
@@ -163,7 +169,10 @@ mod tests {
         assert_eq!(compose(Style::Question, &[], 640, 480), None);
         let c = compose(Style::Question, &lines(&["a", "b", "c"]), 100, 30).unwrap();
         assert!(c.rect.bottom() <= 30);
-        assert_eq!(c.pixels.len(), usize::from(c.rect.w) * usize::from(c.rect.h) * 4);
+        assert_eq!(
+            c.pixels.len(),
+            usize::from(c.rect.w) * usize::from(c.rect.h) * 4
+        );
         for (w, h) in [(1, 1), (0, 0), (65535, 65535)] {
             let _ = compose(Style::Indicator, &lines(&["é\t"]), w, h);
         }

@@ -30,7 +30,9 @@ impl Drawer {
             self.geometry = Some(geometry);
         }
         let composed = content.and_then(|(style, lines)| compose(style, lines, width, height));
-        if let Some(old) = self.overlay.take_if(|o| composed.as_ref().map(|c| c.rect) != Some(o.rect()))
+        if let Some(old) = self
+            .overlay
+            .take_if(|o| composed.as_ref().map(|c| c.rect) != Some(o.rect()))
         {
             let current = panel.read(old.rect())?;
             panel.write(old.rect(), &old.restore(&current))?;

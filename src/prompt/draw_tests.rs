@@ -48,7 +48,10 @@ impl Panel for MemPanel {
     }
 
     fn read(&mut self, rect: Rect) -> io::Result<Vec<u8>> {
-        Ok(self.rows(rect).flat_map(|r| self.bytes[r].to_vec()).collect())
+        Ok(self
+            .rows(rect)
+            .flat_map(|r| self.bytes[r].to_vec())
+            .collect())
     }
 
     fn write(&mut self, rect: Rect, bytes: &[u8]) -> io::Result<()> {
@@ -102,9 +105,16 @@ fn a_countdown_rewrites_only_when_the_picture_changes_and_moving_restores_first(
         .show(&mut panel, Some((Style::Question, &at(30))))
         .unwrap();
     let writes = panel.writes;
-    assert_eq!(drawer.show(&mut panel, Some((Style::Question, &at(30)))).unwrap(), first);
+    assert_eq!(
+        drawer
+            .show(&mut panel, Some((Style::Question, &at(30))))
+            .unwrap(),
+        first
+    );
     assert_eq!(panel.writes, writes, "same picture: no write");
-    drawer.show(&mut panel, Some((Style::Question, &at(29)))).unwrap();
+    drawer
+        .show(&mut panel, Some((Style::Question, &at(29))))
+        .unwrap();
     assert_eq!(panel.writes, writes + 1);
     // Accepted: the question goes, the indicator comes at the top.
     let connected = text(&["Remote administrator 10.0.2.2 connected"]);
@@ -114,7 +124,11 @@ fn a_countdown_rewrites_only_when_the_picture_changes_and_moving_restores_first(
         .unwrap();
     let q = first.unwrap();
     let mut pristine = MemPanel::new(1024, 768, PixelFormat::XRGB8888);
-    assert_eq!(panel.read(q).unwrap(), pristine.read(q).unwrap(), "question area restored");
+    assert_eq!(
+        panel.read(q).unwrap(),
+        pristine.read(q).unwrap(),
+        "question area restored"
+    );
     assert_ne!(panel.read(top).unwrap(), pristine.read(top).unwrap());
     drawer.show(&mut panel, None).unwrap();
     assert_eq!(panel.bytes, before);
@@ -132,8 +146,13 @@ fn the_ui_painting_over_the_box_is_repaired_and_kept_on_restore() {
     // The UI repaints one pixel of the area.
     panel.paint(rect.x + 1, rect.y + 1, 0x55);
     let painted = panel.bytes.clone();
-    drawer.show(&mut panel, Some((Style::Indicator, &line))).unwrap();
-    assert_ne!(panel.bytes, painted, "the box is drawn again over the UI's pixel");
+    drawer
+        .show(&mut panel, Some((Style::Indicator, &line)))
+        .unwrap();
+    assert_ne!(
+        panel.bytes, painted,
+        "the box is drawn again over the UI's pixel"
+    );
     drawer.hide(&mut panel).unwrap();
     let px = panel.read(Rect::new(rect.x + 1, rect.y + 1, 1, 1)).unwrap();
     assert_eq!(px, [0x55; 4], "what the UI painted is what belongs there");

@@ -72,7 +72,10 @@ impl Keyboards {
         let mut paths: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("event")))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("event"))
+            })
             .collect();
         paths.sort();
         for path in paths {
@@ -89,7 +92,10 @@ impl Keyboards {
 
     fn add(&mut self, registry: &Registry, path: PathBuf, device: RawDevice) {
         let Some(slot) = self.slots.iter().position(Option::is_none) else {
-            warn!("local prompt: {} ignored: {MAX_KEYBOARDS} keyboards already", path.display());
+            warn!(
+                "local prompt: {} ignored: {MAX_KEYBOARDS} keyboards already",
+                path.display()
+            );
             return;
         };
         let token = Token(self.base.0 + slot);
@@ -99,7 +105,10 @@ impl Keyboards {
             return;
         }
         let name = device.name().unwrap_or("unnamed").to_owned();
-        info!("local prompt: reading keys from {} ({name})", path.display());
+        info!(
+            "local prompt: reading keys from {} ({name})",
+            path.display()
+        );
         self.slots[slot] = Some(Keyboard { path, name, device });
     }
 
@@ -141,7 +150,10 @@ impl Keyboards {
             keys.reset();
             self.remove(registry, slot);
         } else {
-            debug!("local prompt: {} keeps sending; reading it later", keyboard.path.display());
+            debug!(
+                "local prompt: {} keeps sending; reading it later",
+                keyboard.path.display()
+            );
         }
         answers
     }
@@ -214,7 +226,10 @@ mod tests {
         k.scan(registry_owner.registry());
         assert_eq!(k.count(), 0);
         assert!(k.owns(Token(100)) && k.owns(Token(115)) && !k.owns(Token(116)));
-        assert!(k.read(registry_owner.registry(), Token(100), &mut Keys::default()).is_empty());
+        assert!(
+            k.read(registry_owner.registry(), Token(100), &mut Keys::default())
+                .is_empty()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

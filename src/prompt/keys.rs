@@ -98,22 +98,13 @@ mod tests {
         assert_eq!(keys.key(code(KeyCode::KEY_ENTER), 1), None, "Ctrl+Enter");
         assert_eq!(keys.key(code(KeyCode::KEY_END), 1), None, "Ctrl+End");
         keys.key(code(KeyCode::KEY_RIGHTALT), 1);
-        assert_eq!(
-            keys.key(code(KeyCode::KEY_END), 1),
-            Some(Answer::Terminate)
-        );
+        assert_eq!(keys.key(code(KeyCode::KEY_END), 1), Some(Answer::Terminate));
         // Numpad End (KP1 with NumLock off) too.
-        assert_eq!(
-            keys.key(code(KeyCode::KEY_KP1), 1),
-            Some(Answer::Terminate)
-        );
+        assert_eq!(keys.key(code(KeyCode::KEY_KP1), 1), Some(Answer::Terminate));
         // Both Ctrl keys down, one released: still held.
         keys.key(code(KeyCode::KEY_RIGHTCTRL), 1);
         keys.key(code(KeyCode::KEY_LEFTCTRL), 0);
-        assert_eq!(
-            keys.key(code(KeyCode::KEY_END), 1),
-            Some(Answer::Terminate)
-        );
+        assert_eq!(keys.key(code(KeyCode::KEY_END), 1), Some(Answer::Terminate));
         keys.key(code(KeyCode::KEY_RIGHTCTRL), 0);
         keys.key(code(KeyCode::KEY_RIGHTALT), 0);
         assert_eq!(keys.key(code(KeyCode::KEY_END), 1), None);

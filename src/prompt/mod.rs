@@ -42,7 +42,9 @@ pub enum View {
         left: Option<u64>,
     },
     /// A session runs (or waits for screen access without a question open).
-    Connected { admin: IpAddr },
+    Connected {
+        admin: IpAddr,
+    },
 }
 
 impl View {
