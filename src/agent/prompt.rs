@@ -11,7 +11,7 @@ use super::Agent;
 use crate::policy::{AccessPolicy, AnswerError, By};
 use crate::prompt::keyboards::Keyboards;
 use crate::prompt::{Answer, Drawer, Keys, View};
-use crate::screen::FbPanel;
+use crate::screen::{Panel, open_panel};
 use crate::{info, warn};
 
 /// The keyboards' tokens: far above any client's (those count up from FIRST_CLIENT).
@@ -22,14 +22,14 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Where the prompt draws and which keyboards it reads.
 #[derive(Clone, Debug)]
 pub struct PromptConfig {
-    /// The framebuffer device (the one the screen source mirrors).
-    pub fb: String,
+    /// The screen to draw on, as `--screen` spells it: `fbdev:/dev/fb0` (or `xwd:PATH`).
+    pub screen: String,
     /// Where the evdev nodes are (/dev/input).
     pub input_dir: PathBuf,
 }
 
 pub(super) struct LocalPrompt {
-    panel: FbPanel,
+    panel: Box<dyn Panel>,
     drawer: Drawer,
     view: View,
     keyboards: Keyboards,
@@ -40,9 +40,9 @@ pub(super) struct LocalPrompt {
 impl LocalPrompt {
     /// None, with a log line, when the framebuffer cannot be opened: no prompt then.
     pub(super) fn open(config: &PromptConfig) -> Option<LocalPrompt> {
-        match FbPanel::open(&config.fb) {
+        match open_panel(&config.screen) {
             Ok(panel) => {
-                info!("local prompt on {}", panel.describe());
+                info!("local prompt on {}", config.screen);
                 Some(LocalPrompt {
                     panel,
                     drawer: Drawer::default(),
@@ -99,7 +99,7 @@ impl LocalPrompt {
         let lines = view.lines();
         let content = view.style().map(|style| (style, lines.as_slice()));
         let kind_changed = std::mem::discriminant(&view) != std::mem::discriminant(&self.view);
-        match self.drawer.show(&mut self.panel, content) {
+        match self.drawer.show(self.panel.as_mut(), content) {
             Ok(Some(rect)) if kind_changed => {
                 info!("local prompt: \"{}\" at {rect}", lines.join(" / "))
             }
@@ -114,7 +114,7 @@ impl LocalPrompt {
     /// Takes the box away (the agent stops).
     pub(super) fn hide(&mut self, registry: &Registry) {
         self.keyboards.close_all(registry);
-        if let Err(e) = self.drawer.hide(&mut self.panel) {
+        if let Err(e) = self.drawer.hide(self.panel.as_mut()) {
             warn!("local prompt: restoring the screen failed: {e}");
         }
         self.view = View::Hidden;

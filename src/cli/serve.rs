@@ -68,9 +68,14 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     // The prompt is someone to ask too: it turns the policy on by itself.
     if args.local_prompt {
         config.access = Some(AccessSettings::default());
-        let fb = args.screen.strip_prefix("fbdev:").unwrap_or("/dev/fb0");
+        // On the screen the agent mirrors; fb0 when that is a test picture.
+        let screen = if args.screen.starts_with("synthetic:") {
+            "fbdev:/dev/fb0"
+        } else {
+            &args.screen
+        };
         config.local_prompt = Some(PromptConfig {
-            fb: fb.to_owned(),
+            screen: screen.to_owned(),
             input_dir: "/dev/input".into(),
         });
     }

@@ -18,7 +18,7 @@ pub mod keyboards;
 mod keys;
 mod overlay;
 
-pub use compose::{Composed, Style, compose};
+pub use compose::{BORDER, Composed, Style, compose};
 pub use draw::{Drawer, Panel};
 pub use keys::{Answer, Keys};
 pub use overlay::Overlay;

@@ -38,7 +38,7 @@ pub use damage::{Damage, MAX_RECT_BYTES, TILE, fits_one_bitmap};
 pub use encode::{BitmapEncoder, DEFAULT_MAX_UPDATE_LEN, EncodeError, MAX_FRAGMENT_PAYLOAD};
 pub use fbdev::Fbdev;
 pub use frame::{Channel, Frame, PixelFormat, Rect};
-pub use panel::{FbPanel, Panel};
+pub use panel::{FbPanel, Panel, XwdPanel, open_panel};
 pub use placeholder::Placeholder;
 pub use source::{MAX_SYNTHETIC_SIDE, Source, SourceError, open};
 pub use synthetic::{Synthetic, SyntheticHandle, synthetic_pixel};

@@ -32,6 +32,8 @@ pub struct Options {
     pub modes: thinshadow::policy::Modes,
     /// Serve the control socket here; the test's own uid is the local user.
     pub control: Option<std::path::PathBuf>,
+    /// The local prompt (`--local-prompt fb`), on this screen and these keyboards.
+    pub local_prompt: Option<thinshadow::agent::PromptConfig>,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             access: None,
             modes: thinshadow::policy::Modes::default(),
             control: None,
+            local_prompt: None,
         }
     }
 }
@@ -74,6 +77,7 @@ where
                     gid: None,
                 },
             });
+        config.local_prompt = options.local_prompt;
         let identity = Identity::generate().expect("certificate");
         let mut agent =
             Agent::new(config, &identity, make_source(), Box::new(sink)).expect("agent starts");
