@@ -24,8 +24,8 @@
 #   7. the local prompt: the agent restarted with --control and --local-prompt fb, an admin logs in, the
 #      box is on fb0 (screendump: border at the logged place, nothing else changed), Enter sent to QEMU's
 #      virtio keyboard accepts (audit: by local-prompt), the indicator shows, Ctrl+Alt+End ends the
-#      session and fb0 equals the picture before; the audit lines are printed. A copy of the prompt
-#      screendump is left at /tmp/thinshadow-prompt-WxH.png
+#      session and fb0 equals the picture before; the audit lines are printed. Copies of the
+#      screendumps are left at /tmp/thinshadow-prompt-WxH.png and /tmp/thinshadow-prompt-indicator-WxH.png
 #   8. clean power-off
 # Ends with one line "N passed, M failed"; the exit status is non-zero when a check failed.
 # Needs: what scripts/run-board.sh installs, plus Xvfb, xfreerdp (freerdp2-x11), xdotool and
@@ -236,8 +236,9 @@ prompt_case() { # prompt_case SIZE W H USER
     if top=$(board_wait_log 'local prompt: "Remote administrator 10\.0\.2\.2 connected' 15 | sed -n 's/.* at \([0-9]*x[0-9]*+[0-9]*+[0-9]*\)$/\1/p') && [[ -n $top ]] &&
         serial | tail -n +"$n0" | grep -q '"event":"consent-answered".*"accepted":true,"by":"local-prompt"' &&
         serial | tail -n +"$n0" | grep -q '"event":"session-started"'; then
-        board_screendump "$shot" || true
-        if result=$("$PY" "$BOARD/promptcheck.py" box "$before" "$shot" "$top"); then
+        board_screendump "$work/prompt-indicator-$s.png" || true
+        cp "$work/prompt-indicator-$s.png" "/tmp/thinshadow-prompt-indicator-$s.png" 2>/dev/null || true
+        if result=$("$PY" "$BOARD/promptcheck.py" box "$before" "$work/prompt-indicator-$s.png" "$top"); then
             pass "[$t] local prompt accept" "Enter on the virtio keyboard: consent-answered by local-prompt, session-started; indicator: $result"
         else
             fail "[$t] local prompt accept" "indicator after Enter: $result"
