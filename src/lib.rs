@@ -11,9 +11,12 @@
 //!         rotation, the publish hook, and `state::Keeper` that the agent drives
 //!  config: the serve settings file (TOML), merged under the command-line flags
 //!  control: the Unix control socket (JSON lines) for the local UI and the CLI
+//!  prompt: the built-in local prompt (`--local-prompt fb`): a box on the mirrored screen,
+//!          answers from the local keyboards (evdev)
 //! ```
-//! Every layer but `agent`, `net` and the file and process shell of `state` (`save`, `load`,
-//! `Keeper`, the hook runner) is sans-IO: bytes and time in, bytes and events out.
+//! Every layer but `agent`, `net`, the file and process shell of `state` (`save`, `load`,
+//! `Keeper`, the hook runner) and `prompt::keyboards` is sans-IO: bytes and time in, bytes
+//! and events out.
 
 pub mod agent;
 pub mod cli;
