@@ -5,7 +5,7 @@
 #   --size WxH   board screen; repeat for several boots (default 1024x768 only; CI runs the default)
 #   --keep       keep the work dir (serial logs, screendumps, client captures, event dumps)
 # Env: THINSHADOW_BIN=path (skip the cross-build), TEST_BOARD_TIMEOUT (seconds for the whole run after
-#      the build; default 40 + 170 per size), TEST_BOARD_KEEP=1 (same as --keep).
+#      the build; default 40 + 200 per size), TEST_BOARD_KEEP=1 (same as --keep).
 #
 # Per size, one boot with ts.tty1=0 (nothing redraws the framebuffer), every step under a timeout and
 # the guest always powered off:
@@ -21,7 +21,12 @@
 #   6. fault: kill -9 the agent mid-session; busybox init restarts it within 10 s, a new CREDS line with
 #      a new password appears, `creds --json` agrees, the certificate is unchanged, the uinput devices
 #      are back (one of each), and the new password logs in (xfreerdp +auth-only /sec:nla)
-#   7. clean power-off
+#   7. the local prompt: the agent restarted with --control and --local-prompt fb, an admin logs in, the
+#      box is on fb0 (screendump: border at the logged place, nothing else changed), Enter sent to QEMU's
+#      virtio keyboard accepts (audit: by local-prompt), the indicator shows, Ctrl+Alt+End ends the
+#      session and fb0 equals the picture before; the audit lines are printed. Copies of the
+#      screendumps are left at /tmp/thinshadow-prompt-WxH.png and /tmp/thinshadow-prompt-indicator-WxH.png
+#   8. clean power-off
 # Ends with one line "N passed, M failed"; the exit status is non-zero when a check failed.
 # Needs: what scripts/run-board.sh installs, plus Xvfb, xfreerdp (freerdp2-x11), xdotool and
 # python3-pil for /usr/bin/python3.
@@ -64,7 +69,7 @@ if [[ -z ${THINSHADOW_BIN:-} ]]; then
 fi
 if [[ -z ${_TEST_BOARD_UNDER_TIMEOUT:-} ]]; then
     export _TEST_BOARD_UNDER_TIMEOUT=1
-    exec timeout -k 40 "${TEST_BOARD_TIMEOUT:-$((40 + 170 * ${#sizes[@]}))}" "$0" "${args[@]}"
+    exec timeout -k 40 "${TEST_BOARD_TIMEOUT:-$((40 + 200 * ${#sizes[@]}))}" "$0" "${args[@]}"
 fi
 
 t0=$SECONDS
@@ -183,6 +188,82 @@ start_client_xvfb() { # start_client_xvfb WxH
 }
 xdo() { DISPLAY=$CLI_DISPLAY timeout 10 xdotool "$@"; }
 client_window() { xdo search --onlyvisible --name '^FreeRDP' 2>/dev/null | head -n 1; }
+
+# 7. the local prompt: the agent restarted with --control and --local-prompt fb; an admin logs in,
+# the box is on fb0 (QMP screendump), Enter typed on QEMU's virtio keyboard (a real evdev device,
+# not ours) accepts, the indicator replaces the box, Ctrl+Alt+End ends the session, fb0 is as before.
+prompt_case() { # prompt_case SIZE W H USER
+    local s=$1 w=$2 h=$3 user=$4 t=$1 n0 pass0 json pass rect top kbd cpid crc=0 result t_start=$SECONDS
+    local before=$work/prompt-before-$s.png shot=$work/prompt-$s.png
+    pass0=$(creds_field "$(board_cmd "thinshadow creds --state-dir $STATE --json")" password 2>/dev/null) || pass0=
+    n0=$(log_lines)
+    # shellcheck disable=SC2016 # expanded in the guest
+    if ! board_cmd 'mkdir -p /run/thinshadow; echo "--control /run/thinshadow/control.sock --local-prompt fb" >/run/thinshadow.args; kill $(cat /run/thinshadow.pid)' >/dev/null ||
+        ! wait_for 20 new_creds "$n0" "$pass0" >/dev/null; then
+        fail "[$t] local prompt" "the agent did not come back with --local-prompt fb: $(serial | tail -n +"$n0" | grep -E 'INFO|WARN|ERROR' | tail -n 3 | tr '\n' '|')"
+        return 1
+    fi
+    json=$(new_creds "$n0" "$pass0")
+    pass=$(creds_field "$json" password)
+    board_screendump "$before" || true
+    start_client_xvfb "$((w + 64))x$((h + 64))" || { fail "[$t] local prompt" "no client Xvfb"; return 1; }
+    env HOME="$work/client-home" XDG_CONFIG_HOME="$work/client-home" DISPLAY="$CLI_DISPLAY" \
+        timeout -k 3 120 xfreerdp "/v:127.0.0.1:$BOARD_PORT" "/u:$user" "/p:$pass" /cert:ignore /sec:nla /bpp:32 \
+        "/size:${w}x${h}" -decorations >"$work/xfreerdp-prompt-$s.log" 2>&1 &
+    cpid=$!
+    PIDS+=("$cpid")
+    # The agent logs where it drew: 'local prompt: "Remote administration request from ..." at WxH+X+Y'.
+    if ! rect=$(board_wait_log 'local prompt: "Remote administration request from 10\.0\.2\.2' 45 | sed -n 's/.* at \([0-9]*x[0-9]*+[0-9]*+[0-9]*\)$/\1/p') || [[ -z $rect ]]; then
+        fail "[$t] local prompt" "no prompt within 45 s; agent: $(serial | tail -n +"$n0" | grep -E 'INFO|WARN' | tail -n 4 | tr '\n' '|')"
+        return 1
+    fi
+    board_screendump "$shot" || true
+    cp "$shot" "/tmp/thinshadow-prompt-$s.png" 2>/dev/null || true
+    if result=$("$PY" "$BOARD/promptcheck.py" box "$before" "$shot" "$rect"); then
+        pass "[$t] local prompt shown" "QMP screendump: $result"
+    else
+        fail "[$t] local prompt shown" "QMP screendump: $result"
+    fi
+    if serial | tail -n +"$n0" | grep -q 'reading keys from .*(thinshadow '; then
+        fail "[$t] local prompt keyboards" "the agent reads its own uinput device: $(serial | grep 'reading keys from' | tr '\n' '|')"
+    elif kbd=$(serial | tail -n +"$n0" | grep -o 'reading keys from .*' | head -n 1) && [[ -n $kbd ]]; then
+        pass "[$t] local prompt keyboards" "$kbd (not the agent's own devices)"
+    else
+        fail "[$t] local prompt keyboards" "no local keyboard opened"
+    fi
+    # Enter on the board's own keyboard (QEMU's virtio keyboard, through the guest's evdev).
+    board_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ret"}]}}' >/dev/null || true
+    if top=$(board_wait_log 'local prompt: "Remote administrator 10\.0\.2\.2 connected' 15 | sed -n 's/.* at \([0-9]*x[0-9]*+[0-9]*+[0-9]*\)$/\1/p') && [[ -n $top ]] &&
+        serial | tail -n +"$n0" | grep -q '"event":"consent-answered".*"accepted":true,"by":"local-prompt"' &&
+        serial | tail -n +"$n0" | grep -q '"event":"session-started"'; then
+        board_screendump "$work/prompt-indicator-$s.png" || true
+        cp "$work/prompt-indicator-$s.png" "/tmp/thinshadow-prompt-indicator-$s.png" 2>/dev/null || true
+        if result=$("$PY" "$BOARD/promptcheck.py" box "$before" "$work/prompt-indicator-$s.png" "$top"); then
+            pass "[$t] local prompt accept" "Enter on the virtio keyboard: consent-answered by local-prompt, session-started; indicator: $result"
+        else
+            fail "[$t] local prompt accept" "indicator after Enter: $result"
+        fi
+    else
+        fail "[$t] local prompt accept" "no accepted session after Enter: $(serial | tail -n +"$n0" | grep -E 'local prompt|"event"' | tail -n 4 | tr '\n' '|')"
+    fi
+    board_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ctrl"},{"type":"qcode","data":"alt"},{"type":"qcode","data":"end"}]}}' >/dev/null || true
+    if board_wait_log 'local prompt: removed, the screen restored' 15 >/dev/null &&
+        serial | tail -n +"$n0" | grep -q '"event":"ended".*"cause":"terminated","by":"local-prompt"'; then
+        board_screendump "$shot" || true
+        wait_for 10 bash -c "! kill -0 $cpid 2>/dev/null" || true
+        wait "$cpid" 2>/dev/null || crc=$?
+        if result=$("$PY" "$BOARD/promptcheck.py" same "$before" "$shot"); then
+            pass "[$t] local prompt end" "Ctrl+Alt+End: ended by local-prompt, xfreerdp exit $crc (11 = by user); fb0 restored: $result"
+        else
+            fail "[$t] local prompt end" "fb0 after the session: $result"
+        fi
+    else
+        fail "[$t] local prompt end" "Ctrl+Alt+End did not end the session: $(serial | tail -n +"$n0" | grep -E 'local prompt|"event"' | tail -n 4 | tr '\n' '|')"
+    fi
+    serial | tail -n +"$n0" | grep -oE '\{"ts":[0-9]+,"event":[^}]*\}' | sed "s/^/INFO [$t] audit: /"
+    info "[$t] local prompt case: $((SECONDS - t_start)) s"
+    stop_all
+}
 
 # ------------------------------------------------------------------------------------------------
 run_size() {
@@ -385,11 +466,12 @@ run_size() {
         fail "[$t] restart after kill -9" "no agent pid to kill ('${pid0:-}')"
     fi
     stop_all
+    prompt_case "$s" "$w" "$h" "$user" || true
     # The agent's warnings and errors (the old-password login above is one on purpose).
     serial | grep -E 'ERROR|WARN|panick' | grep -v '^@' | sed -e "s/^/INFO [$t] agent log: /" \
         -e 's/login failed: wrong user name or password (nla)$/& (expected: the old password)/' | head -n 20 || true
 
-    # 7. power off
+    # 8. power off
     local blog=$BOARD_LOG bdir=$BOARD_DIR
     board_poweroff
     cp "$blog" "$work/serial-$s.log" 2>/dev/null || true

@@ -50,6 +50,8 @@ pub enum Setting {
     AuditFileMax(u64),
     /// Process names that mean "the local user is in a remote session".
     RemoteProcesses(Vec<String>),
+    /// The built-in prompt on the framebuffer (`fb`) or none.
+    LocalPrompt(bool),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,6 +266,17 @@ pub const KEYS: &[Key] = &[
                 Some(bad) => Err(Some(format!("{bad:?}: a process name, not a path"))),
                 None => Ok(Setting::RemoteProcesses(names)),
             }
+        },
+    },
+    Key {
+        name: "local_prompt",
+        flag: "--local-prompt",
+        kind: Kind::Text,
+        form: "fb (a prompt on the framebuffer, answered from the local keyboard) or none",
+        parse: |t| match t {
+            "fb" => Ok(Setting::LocalPrompt(true)),
+            "none" => Ok(Setting::LocalPrompt(false)),
+            _ => Err(None),
         },
     },
 ];
@@ -509,6 +522,7 @@ audit_syslog = true
 audit_file = "/var/log/thinshadow-audit.log"
 audit_file_max = 65536
 remote_processes = ["xfreerdp", "wfica"]
+local_prompt = "fb"
 "#,
         )
         .unwrap();
@@ -516,6 +530,7 @@ remote_processes = ["xfreerdp", "wfica"]
         assert!(settings.contains(&Setting::Listen("127.0.0.1:4000".parse().unwrap())));
         assert!(settings.contains(&Setting::RotationPeriod(secs(12 * 3600))));
         assert!(settings.contains(&Setting::RotateAfterSession(true)));
+        assert!(settings.contains(&Setting::LocalPrompt(true)));
         assert!(settings.contains(&Setting::LockoutWindow(secs(600))));
         assert!(settings.contains(&Setting::Allow(
             Allowlist::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap()

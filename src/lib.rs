@@ -12,9 +12,12 @@
 //!  config: the serve settings file (TOML), merged under the command-line flags
 //!  control: the Unix control socket (JSON lines) for the local UI and the CLI
 //!  audit: where the policy's audit lines go (stderr or syslog, a size-bounded file)
+//!  prompt: the built-in local prompt (`--local-prompt fb`): a box on the mirrored screen,
+//!          answers from the local keyboards (evdev)
 //! ```
-//! Every layer but `agent`, `audit`, `net` and the file and process shell of `state` (`save`,
-//! `load`, `Keeper`, the hook runner) is sans-IO: bytes and time in, bytes and events out.
+//! Every layer but `agent`, `audit`, `net`, the file and process shell of `state` (`save`,
+//! `load`, `Keeper`, the hook runner) and `prompt::keyboards` is sans-IO: bytes and time in,
+//! bytes and events out.
 
 pub mod agent;
 pub mod audit;
@@ -25,6 +28,7 @@ pub mod input;
 pub mod log;
 pub mod net;
 pub mod policy;
+pub mod prompt;
 pub mod rdp;
 pub mod screen;
 pub mod state;

@@ -27,10 +27,12 @@ use crate::rdp::{ConnError, Connection, EndReason, Event, Settings};
 use crate::screen::{Rect, Source};
 
 mod access;
+mod prompt;
 mod remote;
 mod screen;
 use crate::state::{Admission, Keeper, Refusal};
 use crate::{debug, error, info, warn};
+pub use prompt::PromptConfig;
 use screen::{Produced, Screen};
 
 const LISTENER: Token = Token(0);
@@ -65,6 +67,8 @@ pub struct AgentConfig {
     pub audit: crate::audit::AuditConfig,
     /// Process names that mean the local user is in a remote session (polled from /proc).
     pub remote_processes: Vec<String>,
+    /// The built-in prompt on the framebuffer (`--local-prompt fb`).
+    pub local_prompt: Option<PromptConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -87,6 +91,7 @@ impl AgentConfig {
             control: None,
             audit: crate::audit::AuditConfig::default(),
             remote_processes: Vec::new(),
+            local_prompt: None,
         }
     }
 }
@@ -147,6 +152,8 @@ pub struct Agent {
     /// Admin input reaches the sink (for releasing everything when that stops).
     input_open: bool,
     audit_log: crate::audit::AuditLog,
+    /// The local prompt on the framebuffer, when asked for and the framebuffer opened.
+    prompt: Option<prompt::LocalPrompt>,
 }
 
 impl Agent {
@@ -189,6 +196,10 @@ impl Agent {
         let modes = config.modes;
         let audit_log = crate::audit::AuditLog::open(&config.audit);
         let remote = remote::RemoteWatch::new(&config.remote_processes);
+        let prompt = config
+            .local_prompt
+            .as_ref()
+            .and_then(prompt::LocalPrompt::open);
         Ok(Agent {
             poll,
             listener,
@@ -211,6 +222,7 @@ impl Agent {
             control,
             input_open: false,
             audit_log,
+            prompt,
         })
     }
 
@@ -263,6 +275,9 @@ impl Agent {
                     LISTENER => self.accept_all(),
                     WAKER => {}
                     SIGNALS => self.read_signals(),
+                    token if self.prompt.as_ref().is_some_and(|p| p.owns(token)) => {
+                        self.prompt_keys(token);
+                    }
                     token if token.0 < FIRST_CLIENT => {
                         if let Some(server) = self.control.as_mut() {
                             server.ready(self.poll.registry(), token, &mut incoming);
@@ -286,6 +301,7 @@ impl Agent {
             self.poll_keeper(now);
             self.poll_remote_processes(now);
             self.drive_policies(now);
+            self.drive_prompt(now);
             self.expire(now);
             self.screen_turn(now);
             self.reap(now);
@@ -311,6 +327,7 @@ impl Agent {
         }
         consider(self.keeper.as_ref().and_then(Keeper::next_deadline));
         consider(self.remote_scan_deadline());
+        consider(self.prompt_deadline(now));
         if let Some(client) = self.session.and_then(|t| self.clients.get(&t))
             && client.rdp.is_active()
             && !self.screen.suppressed
@@ -792,6 +809,9 @@ impl Agent {
         }
         for audit in &audits {
             self.emit_audit(audit);
+        }
+        if let Some(prompt) = self.prompt.as_mut() {
+            prompt.hide(self.poll.registry());
         }
         if let Some(keeper) = self.keeper.as_mut() {
             keeper.shut_down(Instant::now(), unix_now());

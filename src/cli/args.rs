@@ -51,6 +51,8 @@ pub struct ServeArgs {
     pub audit_file: Option<PathBuf>,
     pub audit_file_max: u64,
     pub remote_processes: Vec<String>,
+    /// `--local-prompt fb`: ask and answer on the framebuffer and the local keyboard.
+    pub local_prompt: bool,
 }
 
 /// One old generation is kept beside the audit file (PATH.1), so at most twice this.
@@ -178,6 +180,7 @@ impl Default for ServeArgs {
             audit_file: None,
             audit_file_max: DEFAULT_AUDIT_FILE_MAX,
             remote_processes: Vec::new(),
+            local_prompt: false,
         }
     }
 }
@@ -237,6 +240,7 @@ impl ServeArgs {
             Setting::AuditFile(v) => self.audit_file = Some(v),
             Setting::AuditFileMax(v) => self.audit_file_max = v,
             Setting::RemoteProcesses(v) => self.remote_processes = v,
+            Setting::LocalPrompt(v) => self.local_prompt = v,
         }
     }
 
@@ -426,6 +430,15 @@ mod tests {
         assert_eq!(parsed.local_group.as_deref(), Some("video"));
         assert!(parse(&["--local-group="]).is_err());
         assert!(parse(&["--audit-file-max", "10"]).is_err());
+    }
+
+    #[test]
+    fn the_local_prompt_is_off_unless_asked_for() {
+        assert!(!parse(&[]).unwrap().local_prompt);
+        assert!(parse(&["--local-prompt", "fb"]).unwrap().local_prompt);
+        assert!(!parse(&["--local-prompt=none"]).unwrap().local_prompt);
+        let err = parse(&["--local-prompt", "tty"]).unwrap_err();
+        assert!(err.starts_with("--local-prompt: expected fb "), "{err}");
     }
 
     #[test]

@@ -70,6 +70,10 @@ serve options (flags override the config file, which overrides the defaults):
   --audit-file PATH           also append audit lines to PATH [audit_file]
   --audit-file-max BYTES      past this, PATH becomes PATH.1 and a new PATH starts
                               (default 1048576) [audit_file_max]
+  --local-prompt fb|none      fb: ask on the framebuffer (a box over the screen) and take the
+                              answer from the local keyboard: Enter accepts, Esc rejects,
+                              Ctrl+Alt+End ends a session; turns the access policy on, with or
+                              without --control (default none) [local_prompt]
 
 control commands (status ... watch) options:
   --control PATH              the agent's control socket (default /run/thinshadow/control.sock)

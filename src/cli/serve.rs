@@ -6,7 +6,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::ServeArgs;
-use crate::agent::{Agent, AgentConfig, ControlConfig};
+use crate::agent::{Agent, AgentConfig, ControlConfig, PromptConfig};
 use crate::audit::{AuditConfig, SYSLOG_PATH};
 use crate::control::LocalUser;
 use crate::input::{CountingSink, InputSink};
@@ -81,6 +81,21 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         file: args.audit_file.clone(),
         file_max: args.audit_file_max,
     };
+
+    // The prompt is someone to ask too: it turns the policy on by itself.
+    if args.local_prompt {
+        config.access = Some(args.access_settings());
+        // On the screen the agent mirrors; fb0 when that is a test picture.
+        let screen = if args.screen.starts_with("synthetic:") {
+            "fbdev:/dev/fb0"
+        } else {
+            &args.screen
+        };
+        config.local_prompt = Some(PromptConfig {
+            screen: screen.to_owned(),
+            input_dir: "/dev/input".into(),
+        });
+    }
 
     // Sized to the screen now, so the pointer is not re-created when the session starts.
     let sink: Box<dyn InputSink> = match crate::input::uinput::open_with_size(width, height) {

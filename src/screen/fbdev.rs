@@ -236,7 +236,7 @@ impl Fbdev {
     }
 }
 
-fn read_var(path: &str, file: &File) -> Result<FbVarScreeninfo, SourceError> {
+pub(super) fn read_var(path: &str, file: &File) -> Result<FbVarScreeninfo, SourceError> {
     let mut var = FbVarScreeninfo::default();
     // SAFETY: the fd is open for the call and `var` is a writable repr(C) fb_var_screeninfo,
     // the exact type this ioctl fills.
@@ -250,7 +250,7 @@ fn read_var(path: &str, file: &File) -> Result<FbVarScreeninfo, SourceError> {
     Ok(var)
 }
 
-fn read_fix(path: &str, file: &File) -> Result<FbFixScreeninfo, SourceError> {
+pub(super) fn read_fix(path: &str, file: &File) -> Result<FbFixScreeninfo, SourceError> {
     let mut fix = FbFixScreeninfo::default();
     // SAFETY: as above, for fb_fix_screeninfo.
     unsafe { fbioget_fscreeninfo(file.as_raw_fd(), &mut fix) }.map_err(|errno| {

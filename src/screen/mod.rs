@@ -6,7 +6,8 @@
 //!
 //! Rules of this layer:
 //! - A `Frame` is checked, never trusted: damage and encode do not panic on an inconsistent one.
-//! - `unsafe` lives only in `mmap.rs` (the mapping) and `fbdev.rs` (the ioctls).
+//! - `unsafe` lives only in `mmap.rs` (the mapping) and `fbdev.rs` (the ioctls); `panel.rs`
+//!   writes (the local prompt's box) with plain pwrite.
 //! - Memory is bounded: damage keeps a hash per tile, encode one bitmap's worth of scratch.
 
 #[deny(unsafe_code)]
@@ -17,8 +18,11 @@ mod damage;
 mod encode;
 mod fbdev;
 #[deny(unsafe_code)]
+pub mod font;
+#[deny(unsafe_code)]
 mod frame;
 mod mmap;
+mod panel;
 #[deny(unsafe_code)]
 pub mod placeholder;
 #[deny(unsafe_code)]
@@ -34,6 +38,7 @@ pub use damage::{Damage, MAX_RECT_BYTES, TILE, fits_one_bitmap};
 pub use encode::{BitmapEncoder, DEFAULT_MAX_UPDATE_LEN, EncodeError, MAX_FRAGMENT_PAYLOAD};
 pub use fbdev::Fbdev;
 pub use frame::{Channel, Frame, PixelFormat, Rect};
+pub use panel::{FbPanel, Panel, XwdPanel, open_panel};
 pub use placeholder::Placeholder;
 pub use source::{MAX_SYNTHETIC_SIDE, Source, SourceError, open};
 pub use synthetic::{Synthetic, SyntheticHandle, synthetic_pixel};

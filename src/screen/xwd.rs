@@ -220,6 +220,11 @@ impl Xwd {
         Ok(xwd)
     }
 
+    /// The header as the file says now (after a re-map if its size changed).
+    pub(crate) fn header(&mut self) -> Result<XwdHeader, SourceError> {
+        self.refresh()
+    }
+
     /// Re-maps if the file size changed, then re-reads the header.
     fn refresh(&mut self) -> Result<XwdHeader, SourceError> {
         let len = file_len(&self.path, &self.file)?;

@@ -36,6 +36,8 @@ pub struct Options {
     pub audit: thinshadow::audit::AuditConfig,
     /// Process names that mean the local user is in a remote session.
     pub remote_processes: Vec<String>,
+    /// The local prompt (`--local-prompt fb`), on this screen and these keyboards.
+    pub local_prompt: Option<thinshadow::agent::PromptConfig>,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             control: None,
             audit: thinshadow::audit::AuditConfig::default(),
             remote_processes: Vec::new(),
+            local_prompt: None,
         }
     }
 }
@@ -82,6 +85,7 @@ where
                     gid: None,
                 },
             });
+        config.local_prompt = options.local_prompt;
         let identity = Identity::generate().expect("certificate");
         let mut agent =
             Agent::new(config, &identity, make_source(), Box::new(sink)).expect("agent starts");

@@ -1,0 +1,188 @@
+//! The local prompt inside the loop: draw what `prompt::View` says for the session the local
+//! user's answers act on, read the local keyboards while something shows, and hand their
+//! answers to the policy as `By::LocalPrompt`, exactly as the control socket's requests.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mio::{Registry, Token};
+
+use super::Agent;
+use crate::policy::{AccessPolicy, AnswerError, By};
+use crate::prompt::keyboards::Keyboards;
+use crate::prompt::{Answer, Drawer, Keys, View};
+use crate::screen::{Panel, open_panel};
+use crate::{info, warn};
+
+/// The keyboards' tokens: far above any client's (those count up from FIRST_CLIENT).
+pub(super) const KEYBOARDS: Token = Token(usize::MAX - 2 * crate::prompt::keyboards::MAX_KEYBOARDS);
+/// How often a shown box is checked (and drawn again if the UI painted over it).
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where the prompt draws and which keyboards it reads.
+#[derive(Clone, Debug)]
+pub struct PromptConfig {
+    /// The screen to draw on, as `--screen` spells it: `fbdev:/dev/fb0` (or `xwd:PATH`).
+    pub screen: String,
+    /// Where the evdev nodes are (/dev/input).
+    pub input_dir: PathBuf,
+}
+
+pub(super) struct LocalPrompt {
+    panel: Box<dyn Panel>,
+    drawer: Drawer,
+    view: View,
+    keyboards: Keyboards,
+    keys: Keys,
+    next_check: Option<Instant>,
+}
+
+impl LocalPrompt {
+    /// None, with a log line, when the framebuffer cannot be opened: no prompt then.
+    pub(super) fn open(config: &PromptConfig) -> Option<LocalPrompt> {
+        match open_panel(&config.screen) {
+            Ok(panel) => {
+                info!("local prompt on {}", config.screen);
+                Some(LocalPrompt {
+                    panel,
+                    drawer: Drawer::default(),
+                    view: View::Hidden,
+                    keyboards: Keyboards::new(&config.input_dir, KEYBOARDS),
+                    keys: Keys::default(),
+                    next_check: None,
+                })
+            }
+            Err(e) => {
+                warn!(
+                    "local prompt off: {e}; only the control socket (if any) can answer requests"
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn owns(&self, token: Token) -> bool {
+        self.keyboards.owns(token)
+    }
+
+    /// When the loop must come back for the prompt: the countdown's next second, a check.
+    pub(super) fn next_deadline(
+        &self,
+        policy: Option<&AccessPolicy>,
+        now: Instant,
+    ) -> Option<Instant> {
+        let change = View::next_change(policy, now);
+        match (change, self.next_check) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Shows `view` (drawing only what changed), opens the keyboards when a box appears and
+    /// closes them when it goes.
+    fn show(&mut self, registry: &Registry, view: View, now: Instant) {
+        let check_due = self.next_check.is_some_and(|at| now >= at);
+        if view == self.view && !check_due {
+            return;
+        }
+        let appears = self.view == View::Hidden && view != View::Hidden;
+        if appears {
+            // Hot-plugged keyboards count from the next request on.
+            self.keyboards.scan(registry);
+            if self.keyboards.count() == 0 {
+                warn!("local prompt: no local keyboard; answer on the control socket");
+            }
+        } else if view == View::Hidden && self.view != View::Hidden {
+            self.keyboards.close_all(registry);
+            self.keys.reset();
+        }
+        let lines = view.lines();
+        let content = view.style().map(|style| (style, lines.as_slice()));
+        let kind_changed = std::mem::discriminant(&view) != std::mem::discriminant(&self.view);
+        match self.drawer.show(self.panel.as_mut(), content) {
+            Ok(Some(rect)) if kind_changed => {
+                info!("local prompt: \"{}\" at {rect}", lines.join(" / "))
+            }
+            Ok(None) if kind_changed => info!("local prompt: removed, the screen restored"),
+            Ok(_) => {}
+            Err(e) => warn!("local prompt: drawing failed: {e}"),
+        }
+        self.next_check = (view != View::Hidden).then(|| now + CHECK_INTERVAL);
+        self.view = view;
+    }
+
+    /// Takes the box away (the agent stops).
+    pub(super) fn hide(&mut self, registry: &Registry) {
+        self.keyboards.close_all(registry);
+        if let Err(e) = self.drawer.hide(self.panel.as_mut()) {
+            warn!("local prompt: restoring the screen failed: {e}");
+        }
+        self.view = View::Hidden;
+    }
+}
+
+impl Agent {
+    fn prompt_policy(&self) -> Option<&AccessPolicy> {
+        self.policy_token()
+            .and_then(|t| self.clients.get(&t))
+            .and_then(|c| c.policy.as_ref())
+    }
+
+    pub(super) fn prompt_deadline(&self, now: Instant) -> Option<Instant> {
+        let prompt = self.prompt.as_ref()?;
+        prompt.next_deadline(self.prompt_policy(), now)
+    }
+
+    /// Makes the box follow the policy (after the policies moved this turn).
+    pub(super) fn drive_prompt(&mut self, now: Instant) {
+        if self.prompt.is_none() {
+            return;
+        }
+        let view = View::of(self.prompt_policy(), now);
+        if let Some(prompt) = self.prompt.as_mut() {
+            prompt.show(self.poll.registry(), view, now);
+        }
+    }
+
+    /// A local keyboard is readable: its answers go to the policy as the local prompt's.
+    pub(super) fn prompt_keys(&mut self, token: Token) {
+        let Some(prompt) = self.prompt.as_mut() else {
+            return;
+        };
+        let answers = prompt
+            .keyboards
+            .read(self.poll.registry(), token, &mut prompt.keys);
+        let shown = prompt.view.clone();
+        for answer in answers {
+            self.answer(answer, &shown);
+        }
+    }
+
+    fn answer(&mut self, answer: Answer, shown: &View) {
+        let now = Instant::now();
+        let question = match shown {
+            View::Hidden => return,
+            View::Ask { question, .. } => Some(*question),
+            View::Connected { .. } => None,
+        };
+        let Some(policy) = self
+            .policy_token()
+            .and_then(|t| self.clients.get_mut(&t))
+            .and_then(|c| c.policy.as_mut())
+        else {
+            return;
+        };
+        let by = By::LocalPrompt;
+        // The question on the screen is the one answered: a stale key cannot answer the next.
+        let result = match (answer, question) {
+            (Answer::Accept, Some(q)) => policy.user_accepts(now, by, Some(q)),
+            (Answer::Reject, Some(q)) => policy.user_rejects(now, by, Some(q)),
+            (Answer::Terminate, _) => policy.user_terminates(now, by),
+            (_, None) => Err(AnswerError::NothingPending),
+        };
+        match result {
+            Ok(()) => info!("local prompt: {answer:?} from the local keyboard"),
+            Err(e) => info!("local prompt: {answer:?} ignored: {e}"),
+        }
+    }
+}
