@@ -115,8 +115,90 @@ pub fn set_keyboard_indicators(
 ) {
     let flags =
         u16::from(scroll) | u16::from(num) << 1 | u16::from(caps) << 2 | u16::from(kana) << 3;
-    let mut body = Vec::with_capacity(4);
-    body.extend_from_slice(&0u16.to_le_bytes()); // unitId
-    body.extend_from_slice(&flags.to_le_bytes());
-    share_data(channels, ShareDataPdu::SetKeyboardIndicators(body), out);
+    let mut body = [0u8; 4]; // unitId 0, then ledFlags
+    body[2..].copy_from_slice(&flags.to_le_bytes());
+    let pdu = RawShareData {
+        pdu_source: channels.user,
+        pdu_type2: SET_KEYBOARD_INDICATORS,
+        body: &body,
+    };
+    send_data(channels, &pdu, out);
+}
+
+const SET_KEYBOARD_INDICATORS: u8 = 0x29;
+
+/// A share data PDU with a body we write ourselves: ironrdp-pdu 0.11 decodes the raw-body
+/// variants (Set Keyboard Indicators among them) but refuses to encode them.
+struct RawShareData<'a> {
+    pdu_source: u16,
+    pdu_type2: u8,
+    body: &'a [u8],
+}
+
+impl RawShareData<'_> {
+    /// Share control header (6) + shareId (4) + share data header (8).
+    const HEADERS: usize = 18;
+    const PDUTYPE_DATAPDU_V1: u16 = 0x17;
+    const STREAM_MED: u8 = 2;
+}
+
+impl ironrdp_core::Encode for RawShareData<'_> {
+    fn encode(&self, dst: &mut ironrdp_core::WriteCursor<'_>) -> ironrdp_core::EncodeResult<()> {
+        ironrdp_core::ensure_size!(in: dst, size: self.size());
+        let total = u16::try_from(self.size())
+            .map_err(|_| ironrdp_core::other_err!("RawShareData", "body too long"))?;
+        dst.write_u16(total);
+        dst.write_u16(Self::PDUTYPE_DATAPDU_V1);
+        dst.write_u16(self.pdu_source);
+        dst.write_u32(0); // shareId, as our other share data PDUs
+        dst.write_u8(0); // pad1
+        dst.write_u8(Self::STREAM_MED);
+        dst.write_u16(total - Self::HEADERS as u16); // uncompressedLength, as ironrdp-pdu writes it
+        dst.write_u8(self.pdu_type2);
+        dst.write_u8(0); // compressedType: none
+        dst.write_u16(0); // compressedLength
+        dst.write_slice(self.body);
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "RawShareData"
+    }
+
+    fn size(&self) -> usize {
+        Self::HEADERS + self.body.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ironrdp_core::decode;
+    use ironrdp_pdu::mcs::SendDataIndication;
+    use ironrdp_pdu::rdp::headers::{ShareControlHeader, ShareControlPdu, ShareDataPdu};
+    use ironrdp_pdu::x224::X224;
+
+    use super::*;
+
+    #[test]
+    fn keyboard_indicators_decode_as_ironrdp_reads_them() {
+        let channels = Channels {
+            io: 1003,
+            user: 1007,
+        };
+        let mut out = Vec::new();
+        set_keyboard_indicators(channels, false, true, true, false, &mut out);
+        assert!(!out.is_empty(), "nothing was encoded");
+        let X224(indication) = decode::<X224<SendDataIndication<'_>>>(&out).unwrap();
+        assert_eq!(indication.channel_id, 1003);
+        let header: ShareControlHeader = decode(&indication.user_data).unwrap();
+        assert_eq!(header.pdu_source, 1007);
+        let ShareControlPdu::Data(data) = header.share_control_pdu else {
+            panic!("not a data pdu: {:?}", header.share_control_pdu);
+        };
+        // unitId 0, ledFlags NUM (2) | CAPS (4)
+        assert_eq!(
+            data.share_data_pdu,
+            ShareDataPdu::SetKeyboardIndicators(vec![0, 0, 6, 0])
+        );
+    }
 }
