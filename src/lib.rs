@@ -15,6 +15,8 @@
 //! Every layer but `agent`, `net` and the file and process shell of `state` (`save`, `load`,
 //! `Keeper`, the hook runner) is sans-IO: bytes and time in, bytes and events out.
 
+#![deny(unsafe_code)]
+
 pub mod agent;
 pub mod cli;
 pub mod config;
@@ -26,3 +28,5 @@ pub mod policy;
 pub mod rdp;
 pub mod screen;
 pub mod state;
+#[allow(unsafe_code)]
+mod sys;
