@@ -21,6 +21,8 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod control;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 pub mod log;
 pub mod net;
