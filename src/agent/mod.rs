@@ -28,9 +28,11 @@ use crate::screen::{Rect, Source};
 
 mod access;
 mod screen;
+mod watermarks;
 use crate::state::{Admission, Keeper, Refusal};
 use crate::{debug, error, info, warn};
 use screen::{Produced, Screen};
+pub use watermarks::Watermarks;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -138,6 +140,7 @@ pub struct Agent {
     control: Option<control::Server>,
     /// Admin input reaches the sink (for releasing everything when that stops).
     input_open: bool,
+    watermarks: Arc<Watermarks>,
 }
 
 impl Agent {
@@ -199,6 +202,7 @@ impl Agent {
             remote_session: false,
             control,
             input_open: false,
+            watermarks: Arc::default(),
         })
     }
 
@@ -211,6 +215,12 @@ impl Agent {
             flag: Arc::clone(&self.stop),
             waker: Arc::clone(&self.waker),
         }
+    }
+
+    /// The buffers' high-water marks (tests, soak).
+    #[doc(hidden)]
+    pub fn watermarks(&self) -> Arc<Watermarks> {
+        Arc::clone(&self.watermarks)
     }
 
     /// Hands the credentials keeper to the loop: from now on it decides the password,
@@ -374,6 +384,7 @@ impl Agent {
                     event: AuditEvent::Connected,
                 });
             }
+            self.watermarks.saw_connections(self.clients.len() + 1);
             self.clients.insert(
                 token,
                 Client {
@@ -488,11 +499,11 @@ impl Agent {
         {
             client.rdp.keyboard_indicators(leds, &mut out);
         }
-        if let Err(e) = client
-            .transport
-            .queue(&out)
-            .and_then(|()| client.transport.flush())
-        {
+        let result = client.transport.queue(&out);
+        self.watermarks
+            .saw_output(client.transport.queued_since_drained());
+        self.watermarks.saw_input(client.rdp.buffered());
+        if let Err(e) = result.and_then(|()| client.transport.flush()) {
             debug!("{}: write failed: {e}", client.peer);
             client.closing = Some(Instant::now());
         }
@@ -663,11 +674,10 @@ impl Agent {
                 self.screen.source_failing = true;
             }
         }
-        if let Err(e) = client
-            .transport
-            .queue(&out)
-            .and_then(|()| client.transport.flush())
-        {
+        let result = client.transport.queue(&out);
+        self.watermarks
+            .saw_output(client.transport.queued_since_drained());
+        if let Err(e) = result.and_then(|()| client.transport.flush()) {
             debug!("{}: write failed: {e}", client.peer);
             client.closing = Some(now);
         }

@@ -53,6 +53,8 @@ use ironrdp_pdu::{Action, PduHint, gcc};
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
 
+use super::faults::{FaultyStream, StreamFaults, is_injected};
+
 /// TCP connect timeout.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deadline for the whole connection sequence after TCP connect (X.224, TLS, CredSSP, MCS,
@@ -89,6 +91,8 @@ pub struct ClientConfig {
     pub security: Security,
     pub width: u16,
     pub height: u16,
+    /// Short reads and writes, `WouldBlock` and a cut on the client's socket.
+    pub faults: Option<StreamFaults>,
 }
 
 impl ClientConfig {
@@ -100,6 +104,7 @@ impl ClientConfig {
             security,
             width: 1024,
             height: 768,
+            faults: None,
         }
     }
 }
@@ -471,10 +476,21 @@ pub enum ShutdownReply {
     AlreadyEnded,
 }
 
-/// The TCP socket with an optional read deadline: each read gets the time that is left.
+/// The TCP socket (through a fault wrapper, a plain pass-through unless the config asks
+/// for faults) with an optional read deadline: each read gets the time that is left.
 struct Sock {
-    tcp: TcpStream,
+    tcp: FaultyStream<TcpStream>,
     deadline: Option<Instant>,
+}
+
+/// Retries an injected `WouldBlock` the way a non-blocking client would after its next poll.
+fn retry_injected<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match op() {
+            Err(e) if is_injected(&e) => std::thread::sleep(Duration::from_millis(1)),
+            other => return other,
+        }
+    }
 }
 
 impl Read for Sock {
@@ -484,15 +500,15 @@ impl Read for Sock {
             if left.is_zero() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
             }
-            self.tcp.set_read_timeout(Some(left))?;
+            self.tcp.get_ref().set_read_timeout(Some(left))?;
         }
-        self.tcp.read(buf)
+        retry_injected(|| self.tcp.read(buf))
     }
 }
 
 impl Write for Sock {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tcp.write(buf)
+        retry_injected(|| self.tcp.write(buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -1027,7 +1043,7 @@ impl TestClient {
         tcp.set_write_timeout(Some(WRITE_TIMEOUT))?;
         let client_addr = tcp.local_addr()?;
         let sock = Sock {
-            tcp,
+            tcp: FaultyStream::new(tcp, cfg.faults.clone()),
             deadline: Some(Instant::now() + HANDSHAKE_TIMEOUT),
         };
 
@@ -1521,7 +1537,7 @@ impl TestClient {
         let (tls, _) = self.framed.get_inner_mut();
         tls.conn.send_close_notify();
         let _ = tls.flush();
-        let _ = tls.sock.tcp.shutdown(Shutdown::Both);
+        let _ = tls.sock.tcp.get_ref().shutdown(Shutdown::Both);
         reply
     }
 
