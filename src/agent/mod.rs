@@ -141,6 +141,8 @@ pub struct Agent {
     /// Admin input reaches the sink (for releasing everything when that stops).
     input_open: bool,
     watermarks: Arc<Watermarks>,
+    /// Connections closed at the handshake cap since it was last below it (logged once).
+    cap_dropped: usize,
 }
 
 impl Agent {
@@ -203,6 +205,7 @@ impl Agent {
             control,
             input_open: false,
             watermarks: Arc::default(),
+            cap_dropped: 0,
         })
     }
 
@@ -338,10 +341,23 @@ impl Agent {
                 .filter(|c| c.started.is_none() && c.closing.is_none())
                 .count();
             if handshaking >= self.config.max_handshakes {
-                warn!("{peer}: closed before tls: {handshaking} handshakes already in progress");
+                // One line per flood, not per connection: the rest are counted.
+                if self.cap_dropped == 0 {
+                    warn!(
+                        "{peer}: closed before tls: {handshaking} handshakes already in progress"
+                    );
+                }
+                self.cap_dropped += 1;
                 drop(socket);
                 continue;
             }
+            if self.cap_dropped > 1 {
+                warn!(
+                    "{} more connections closed before tls at the handshake cap",
+                    self.cap_dropped - 1
+                );
+            }
+            self.cap_dropped = 0;
             let now = Instant::now();
             // Soon after a failed login the address waits: its handshake starts late (as
             // OpenSSH's penalties do) instead of failing, so a retyped password still works.

@@ -19,6 +19,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,6 +94,8 @@ pub struct ClientConfig {
     pub height: u16,
     /// Short reads and writes, `WouldBlock` and a cut on the client's socket.
     pub faults: Option<StreamFaults>,
+    /// Connect from this local address (another loopback address: another "source").
+    pub source: Option<std::net::Ipv4Addr>,
 }
 
 impl ClientConfig {
@@ -105,6 +108,7 @@ impl ClientConfig {
             width: 1024,
             height: 768,
             faults: None,
+            source: None,
         }
     }
 }
@@ -481,6 +485,26 @@ pub enum ShutdownReply {
 struct Sock {
     tcp: FaultyStream<TcpStream>,
     deadline: Option<Instant>,
+}
+
+/// A TCP connection from a chosen local IPv4 address (loopback only needs no setup).
+pub fn connect_from(source: std::net::Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+    let SocketAddr::V4(to) = to else {
+        return Err(io::Error::other("connect_from: IPv4 only"));
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    bind(
+        fd.as_raw_fd(),
+        &SockaddrIn::from(std::net::SocketAddrV4::new(source, 0)),
+    )?;
+    connect(fd.as_raw_fd(), &SockaddrIn::from(to))?;
+    Ok(TcpStream::from(fd))
 }
 
 /// Retries an injected `WouldBlock` the way a non-blocking client would after its next poll.
@@ -1038,7 +1062,10 @@ impl TestClient {
     }
 
     fn connect_inner(cfg: &ClientConfig, watch: &mut Watch) -> Result<TestClient, Failure> {
-        let tcp = TcpStream::connect_timeout(&cfg.addr, CONNECT_TIMEOUT)?;
+        let tcp = match cfg.source {
+            Some(source) => connect_from(source, cfg.addr)?,
+            None => TcpStream::connect_timeout(&cfg.addr, CONNECT_TIMEOUT)?,
+        };
         tcp.set_nodelay(true)?;
         tcp.set_write_timeout(Some(WRITE_TIMEOUT))?;
         let client_addr = tcp.local_addr()?;
