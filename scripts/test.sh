@@ -14,6 +14,9 @@ scripts/check-licenses.sh
 step "cargo test (host)"
 cargo test
 
+step "shortened soak (100 cycles, slow reader 5 s)"
+scripts/soak.sh --cycles 100 --slow-secs 5
+
 if [ -x scripts/test-aarch64.sh ]; then
   step "unit tests for aarch64 under qemu-aarch64-static"
   scripts/test-aarch64.sh

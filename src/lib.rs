@@ -19,11 +19,15 @@
 //! `load`, `Keeper`, the hook runner) and `prompt::keyboards` is sans-IO: bytes and time in,
 //! bytes and events out.
 
+#![deny(unsafe_code)]
+
 pub mod agent;
 pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod control;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 pub mod log;
 pub mod net;
@@ -32,3 +36,5 @@ pub mod prompt;
 pub mod rdp;
 pub mod screen;
 pub mod state;
+#[allow(unsafe_code)]
+mod sys;

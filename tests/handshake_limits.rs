@@ -98,3 +98,109 @@ fn standard_rdp_security_only_gets_a_negotiation_failure() {
     assert!(reply.len() >= 19, "short reply {reply:?}");
     assert_eq!(reply[11], 3, "not an RDP_NEG_FAILURE: {reply:?}");
 }
+
+/// X.224 Connection Request asking for TLS only.
+const TLS_REQUEST: [u8; 19] = [3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 1, 0, 0, 0];
+
+#[test]
+fn a_tls_handshake_that_stops_midway_is_dropped_after_the_timeout() {
+    let options = Options {
+        handshake_timeout: Duration::from_secs(1),
+        ..Options::default()
+    };
+    let agent = agent::start(options, synthetic);
+    let mut stream = TcpStream::connect(agent.addr).unwrap();
+    stream.write_all(&TLS_REQUEST).unwrap();
+    let mut confirm = [0u8; 19];
+    stream.read_exact(&mut confirm).unwrap();
+    // The first bytes of a ClientHello record, then silence.
+    stream
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+    let started = Instant::now();
+    assert!(
+        read_until_closed(&mut stream, Duration::from_secs(10)).is_some(),
+        "half a TLS handshake kept"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the timeout"
+    );
+}
+
+#[test]
+fn slots_freed_by_the_timeout_serve_the_next_client() {
+    use common::client::{ClientConfig, Security, TestClient};
+    let options = Options {
+        handshake_timeout: Duration::from_secs(1),
+        max_handshakes: 2,
+        ..Options::default()
+    };
+    let agent = agent::start(options, synthetic);
+    let mut stalled: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(agent.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut over = TcpStream::connect(agent.addr).unwrap();
+    assert!(
+        read_until_closed(&mut over, Duration::from_secs(5)).is_some_and(|b| b.is_empty()),
+        "a connection over the cap was kept or answered"
+    );
+    // The stalled ones time out; their slots serve a real login.
+    for stream in &mut stalled {
+        assert!(read_until_closed(stream, Duration::from_secs(10)).is_some());
+    }
+    let config = ClientConfig::new(agent.addr, agent::USER, &agent.password, Security::Tls);
+    let client = TestClient::connect(&config).expect("served after the stalled ones left");
+    client.disconnect();
+}
+
+#[test]
+fn a_locked_out_source_is_closed_before_tls_and_others_are_not() {
+    use common::client::{ClientConfig, Security, TestClient};
+    use thinshadow::policy::{Allowlist, LockoutPolicy};
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("handshake-lockout-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    thinshadow::state::ensure_dir(&dir).unwrap();
+    let options = Options {
+        keeper: Some(thinshadow::state::KeeperConfig {
+            state_dir: dir.clone(),
+            user: agent::USER.into(),
+            port: 0,
+            cert_sha256: "ab:cd".into(),
+            rotation: Default::default(),
+            hook: None,
+            lockout: LockoutPolicy {
+                after: 1,
+                ..LockoutPolicy::default()
+            },
+            allow: Allowlist::all(),
+        }),
+        ..Options::default()
+    };
+    let agent = agent::start(options, synthetic);
+    let password = thinshadow::state::read(&dir).unwrap().password;
+    let from = |last: u8, password: &str| {
+        let mut config = ClientConfig::new(agent.addr, agent::USER, password, Security::Tls);
+        config.source = Some(std::net::Ipv4Addr::new(127, 0, 0, last));
+        config
+    };
+    // One wrong password from 127.0.0.5: a lockout (after = 1).
+    if let Ok(mut c) = TestClient::connect(&from(5, "wrong")) {
+        assert!(
+            c.pump_for(Duration::from_secs(5)).is_err(),
+            "wrong password served"
+        );
+    }
+    // That source is now closed before TLS, with no byte sent...
+    let mut again = common::client::connect_from([127, 0, 0, 5].into(), agent.addr).unwrap();
+    again.write_all(&TLS_REQUEST).unwrap();
+    assert!(
+        read_until_closed(&mut again, Duration::from_secs(5)).is_some_and(|b| b.is_empty()),
+        "a locked-out source got an answer"
+    );
+    // ...while another source logs in at once.
+    let client = TestClient::connect(&from(6, &password)).expect("another source is served");
+    client.disconnect();
+}

@@ -30,10 +30,12 @@ mod access;
 mod prompt;
 mod remote;
 mod screen;
+mod watermarks;
 use crate::state::{Admission, Keeper, Refusal};
 use crate::{debug, error, info, warn};
 pub use prompt::PromptConfig;
 use screen::{Produced, Screen};
+pub use watermarks::Watermarks;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -154,6 +156,9 @@ pub struct Agent {
     audit_log: crate::audit::AuditLog,
     /// The local prompt on the framebuffer, when asked for and the framebuffer opened.
     prompt: Option<prompt::LocalPrompt>,
+    watermarks: Arc<Watermarks>,
+    /// Connections closed at the handshake cap since it was last below it (logged once).
+    cap_dropped: usize,
 }
 
 impl Agent {
@@ -223,6 +228,8 @@ impl Agent {
             input_open: false,
             audit_log,
             prompt,
+            watermarks: Arc::default(),
+            cap_dropped: 0,
         })
     }
 
@@ -235,6 +242,12 @@ impl Agent {
             flag: Arc::clone(&self.stop),
             waker: Arc::clone(&self.waker),
         }
+    }
+
+    /// The buffers' high-water marks (tests, soak).
+    #[doc(hidden)]
+    pub fn watermarks(&self) -> Arc<Watermarks> {
+        Arc::clone(&self.watermarks)
     }
 
     /// Hands the credentials keeper to the loop: from now on it decides the password,
@@ -359,10 +372,23 @@ impl Agent {
                 .filter(|c| c.started.is_none() && c.closing.is_none())
                 .count();
             if handshaking >= self.config.max_handshakes {
-                warn!("{peer}: closed before tls: {handshaking} handshakes already in progress");
+                // One line per flood, not per connection: the rest are counted.
+                if self.cap_dropped == 0 {
+                    warn!(
+                        "{peer}: closed before tls: {handshaking} handshakes already in progress"
+                    );
+                }
+                self.cap_dropped += 1;
                 drop(socket);
                 continue;
             }
+            if self.cap_dropped > 1 {
+                warn!(
+                    "{} more connections closed before tls at the handshake cap",
+                    self.cap_dropped - 1
+                );
+            }
+            self.cap_dropped = 0;
             let now = Instant::now();
             // Soon after a failed login the address waits: its handshake starts late (as
             // OpenSSH's penalties do) instead of failing, so a retyped password still works.
@@ -405,6 +431,7 @@ impl Agent {
                     event: AuditEvent::Connected,
                 });
             }
+            self.watermarks.saw_connections(self.clients.len() + 1);
             self.clients.insert(
                 token,
                 Client {
@@ -520,11 +547,11 @@ impl Agent {
         {
             client.rdp.keyboard_indicators(leds, &mut out);
         }
-        if let Err(e) = client
-            .transport
-            .queue(&out)
-            .and_then(|()| client.transport.flush())
-        {
+        let result = client.transport.queue(&out);
+        self.watermarks
+            .saw_output(client.transport.queued_since_drained());
+        self.watermarks.saw_input(client.rdp.buffered());
+        if let Err(e) = result.and_then(|()| client.transport.flush()) {
             debug!("{}: write failed: {e}", client.peer);
             client.closing = Some(Instant::now());
         }
@@ -708,11 +735,10 @@ impl Agent {
                 self.screen.source_failing = true;
             }
         }
-        if let Err(e) = client
-            .transport
-            .queue(&out)
-            .and_then(|()| client.transport.flush())
-        {
+        let result = client.transport.queue(&out);
+        self.watermarks
+            .saw_output(client.transport.queued_since_drained());
+        if let Err(e) = result.and_then(|()| client.transport.flush()) {
             debug!("{}: write failed: {e}", client.peer);
             client.closing = Some(now);
         }

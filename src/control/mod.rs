@@ -12,21 +12,13 @@
 //!   connection is closed; a denied request gets an error reply only.
 //! - Who may do what is decided from SO_PEERCRED by [`authorize`], never by the request.
 
-#[deny(unsafe_code)]
 mod auth;
-#[deny(unsafe_code)]
 pub mod client;
-#[deny(unsafe_code)]
 pub mod json;
-// One getsockopt (SO_PEERGROUPS) nix has no wrapper for.
-#[deny(unsafe_code)]
 mod lines;
 pub mod peer;
-#[deny(unsafe_code)]
 pub mod reply;
-#[deny(unsafe_code)]
 mod request;
-#[deny(unsafe_code)]
 pub mod socket;
 
 pub use auth::{Denied, LocalUser, PeerCred, authorize};

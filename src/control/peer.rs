@@ -4,9 +4,8 @@
 //! reading /proc/PID/status would.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
-use nix::libc;
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use super::auth::{LocalUser, PeerCred};
@@ -39,39 +38,9 @@ pub fn peer_cred(fd: BorrowedFd<'_>, local: LocalUser) -> io::Result<PeerCred> {
     })
 }
 
-/// SO_PEERGROUPS: the kernel says how much room it needs (ERANGE) when the list is longer.
+/// The peer's supplementary groups (SO_PEERGROUPS, the one sockopt nix has no wrapper for).
 pub fn supplementary_groups(fd: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
-    let mut groups: Vec<libc::gid_t> = vec![0; 64];
-    loop {
-        let room = groups.len() * size_of::<libc::gid_t>();
-        let mut len = libc::socklen_t::try_from(room).map_err(io::Error::other)?;
-        // SAFETY: `groups` is valid for `len` bytes and outlives the call; the kernel
-        // writes at most `len` bytes and stores the length it wrote (or needs) in `len`.
-        let rc = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERGROUPS,
-                groups.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        let count = len as usize / size_of::<libc::gid_t>();
-        if rc == 0 {
-            groups.truncate(count);
-            return Ok(groups);
-        }
-        let error = io::Error::last_os_error();
-        if error.raw_os_error() != Some(libc::ERANGE) || count <= groups.len() {
-            return Err(error);
-        }
-        if count > MAX_GROUPS {
-            return Err(io::Error::other(format!(
-                "{count} groups, more than we read"
-            )));
-        }
-        groups.resize(count, 0);
-    }
+    crate::sys::sockopt::peer_groups(fd, MAX_GROUPS)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! - "thinshadow keyboard": every key [`keymap`] can produce, plus the Num, Caps,
 //!   Scroll and Kana LEDs so the kernel tells us the lock state (it writes LED changes back to our
 //!   uinput fd). evdev 0.13's builder cannot declare LEDs, so this device is set up with the
-//!   uinput ioctls directly: the only `unsafe` in the input layer.
+//!   uinput ioctls directly (safe wrappers in `crate::sys::uinput`).
 //! - "thinshadow pointer": an absolute pointer that udev and libinput treat as a mouse (ABS_X/ABS_Y,
 //!   five buttons, wheels; no BTN_TOUCH, no BTN_TOOL_*, no properties). One axis unit is one
 //!   desktop pixel; a new desktop size rebuilds the device, since a live device's range is fixed.
@@ -362,20 +362,25 @@ fn create_keyboard() -> Result<OwnedFd, InputError> {
         .map_err(|e| InputError::from_open(DEVICE, e))?;
     let fd = OwnedFd::from(file);
     let setup = InputError::setup(DEVICE);
-    ioctl::set_evbit(fd.as_fd(), EV_KEY).map_err(&setup)?;
+    crate::sys::uinput::set_evbit(fd.as_fd(), EV_KEY).map_err(&setup)?;
     for key in keymap::producible_keys() {
-        ioctl::set_keybit(fd.as_fd(), key.code()).map_err(&setup)?;
+        crate::sys::uinput::set_keybit(fd.as_fd(), key.code()).map_err(&setup)?;
     }
-    ioctl::set_evbit(fd.as_fd(), EV_LED).map_err(&setup)?;
+    crate::sys::uinput::set_evbit(fd.as_fd(), EV_LED).map_err(&setup)?;
     for led in [
         LedCode::LED_NUML,
         LedCode::LED_CAPSL,
         LedCode::LED_SCROLLL,
         LedCode::LED_KANA,
     ] {
-        ioctl::set_ledbit(fd.as_fd(), led.0).map_err(&setup)?;
+        crate::sys::uinput::set_ledbit(fd.as_fd(), led.0).map_err(&setup)?;
     }
-    ioctl::create(fd.as_fd(), KEYBOARD_NAME, KEYBOARD_PRODUCT).map_err(&setup)?;
+    crate::sys::uinput::create(
+        fd.as_fd(),
+        KEYBOARD_NAME,
+        (BUS.0, VENDOR, KEYBOARD_PRODUCT, VERSION),
+    )
+    .map_err(&setup)?;
     Ok(fd)
 }
 
@@ -422,60 +427,6 @@ fn create_pointer(max_x: i32, max_y: i32) -> Result<VirtualDevice, InputError> {
     nix::fcntl::fcntl(device.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))
         .map_err(InputError::setup(DEVICE))?;
     Ok(device)
-}
-
-/// The uinput ioctls the keyboard needs (linux/uinput.h), behind safe wrappers.
-mod ioctl {
-    use std::os::fd::{AsRawFd, BorrowedFd};
-
-    use nix::libc;
-    use nix::sys::ioctl::ioctl_param_type;
-
-    const UINPUT_IOCTL_BASE: u8 = b'U';
-    nix::ioctl_none!(ui_dev_create, UINPUT_IOCTL_BASE, 1);
-    nix::ioctl_write_ptr!(ui_dev_setup, UINPUT_IOCTL_BASE, 3, libc::uinput_setup);
-    nix::ioctl_write_int!(ui_set_evbit, UINPUT_IOCTL_BASE, 100);
-    nix::ioctl_write_int!(ui_set_keybit, UINPUT_IOCTL_BASE, 101);
-    nix::ioctl_write_int!(ui_set_ledbit, UINPUT_IOCTL_BASE, 105);
-
-    pub fn set_evbit(fd: BorrowedFd<'_>, kind: u16) -> nix::Result<()> {
-        // SAFETY: `fd` is open for the call; the ioctl takes a plain integer.
-        unsafe { ui_set_evbit(fd.as_raw_fd(), ioctl_param_type::from(kind)) }.map(drop)
-    }
-
-    pub fn set_keybit(fd: BorrowedFd<'_>, key: u16) -> nix::Result<()> {
-        // SAFETY: as above.
-        unsafe { ui_set_keybit(fd.as_raw_fd(), ioctl_param_type::from(key)) }.map(drop)
-    }
-
-    pub fn set_ledbit(fd: BorrowedFd<'_>, led: u16) -> nix::Result<()> {
-        // SAFETY: as above.
-        unsafe { ui_set_ledbit(fd.as_raw_fd(), ioctl_param_type::from(led)) }.map(drop)
-    }
-
-    /// Names the device, gives it our id and registers it with the input core.
-    pub fn create(fd: BorrowedFd<'_>, name: &str, product: u16) -> nix::Result<()> {
-        let mut setup = libc::uinput_setup {
-            id: libc::input_id {
-                bustype: super::BUS.0,
-                vendor: super::VENDOR,
-                product,
-                version: super::VERSION,
-            },
-            name: [0; libc::UINPUT_MAX_NAME_SIZE],
-            ff_effects_max: 0,
-        };
-        // The last byte stays 0: the kernel wants a terminated string.
-        let room = libc::UINPUT_MAX_NAME_SIZE - 1;
-        for (slot, byte) in setup.name.iter_mut().zip(name.bytes().take(room)) {
-            *slot = libc::c_char::from_ne_bytes([byte]);
-        }
-        // SAFETY: `setup` is a live, fully initialised uinput_setup (libc's layout of the
-        // kernel struct) for the whole call; the kernel only reads it.
-        unsafe { ui_dev_setup(fd.as_raw_fd(), &setup) }?;
-        // SAFETY: no argument; `fd` is open.
-        unsafe { ui_dev_create(fd.as_raw_fd()) }.map(drop)
-    }
 }
 
 #[cfg(test)]

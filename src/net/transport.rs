@@ -19,6 +19,8 @@ pub struct Transport {
     tls: Option<ServerConnection>,
     raw_out: Vec<u8>,
     peer_closed: bool,
+    /// Plaintext queued since the output last drained (an upper bound on what waits).
+    queued: usize,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -38,6 +40,7 @@ impl Transport {
             tls: None,
             raw_out: Vec::new(),
             peer_closed: false,
+            queued: 0,
         }
     }
 
@@ -131,6 +134,7 @@ impl Transport {
         if bytes.is_empty() {
             return Ok(());
         }
+        self.queued += bytes.len();
         match self.tls.as_mut() {
             Some(tls) => tls.writer().write_all(bytes),
             None => {
@@ -165,7 +169,13 @@ impl Transport {
                 }
             }
         }
+        self.queued = 0;
         Ok(())
+    }
+
+    /// Bytes queued since the output last drained completely (0 when nothing waits).
+    pub fn queued_since_drained(&self) -> usize {
+        self.queued
     }
 
     pub fn has_pending_output(&self) -> bool {

@@ -143,6 +143,29 @@ impl Connection {
         }
     }
 
+    /// An active session with its channels joined, without a handshake: what the fuzz
+    /// target for the active phase starts from. The acceptor inside is a fresh one, so a
+    /// `resize` on this connection is not meaningful.
+    #[doc(hidden)]
+    pub fn active_for_fuzzing(settings: Settings) -> Self {
+        let mut conn = Connection::new(settings);
+        let Phase::Accepting(acceptor) = mem::replace(&mut conn.phase, Phase::Closed) else {
+            unreachable!("a new connection is accepting");
+        };
+        conn.phase = Phase::Active(acceptor);
+        conn.channels = Some(Channels {
+            io: 1003,
+            user: 1002,
+        });
+        conn.authenticated = true;
+        conn
+    }
+
+    /// Bytes held for a frame not yet complete (at most one frame's worth after `receive`).
+    pub fn buffered(&self) -> usize {
+        self.inbuf.len()
+    }
+
     pub fn is_active(&self) -> bool {
         matches!(self.phase, Phase::Active(_))
     }
@@ -520,7 +543,7 @@ fn acceptor_protocol_is_hybrid_ex(acceptor: &Acceptor) -> bool {
 }
 
 /// Size and kind of the next whole frame in `buf`, if it is all there.
-fn next_frame(buf: &[u8]) -> Result<Option<(Action, usize)>, ConnError> {
+pub(crate) fn next_frame(buf: &[u8]) -> Result<Option<(Action, usize)>, ConnError> {
     match find_size(buf) {
         Ok(Some(info)) if info.length > MAX_FRAME => Err(ConnError::Oversized(info.length)),
         Ok(Some(info)) if info.length == 0 => Err(ConnError::Protocol("zero-length frame".into())),

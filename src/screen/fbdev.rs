@@ -5,86 +5,18 @@
 
 use core::num::NonZeroUsize;
 use std::fs::File;
-use std::os::fd::AsRawFd as _;
+use std::os::fd::AsFd as _;
 
 use nix::errno::Errno;
 
 use super::frame::{Channel, Frame, PixelFormat};
-use super::mmap::ReadMap;
 use super::source::{Source, SourceError};
-
-/// `struct fb_bitfield` from <linux/fb.h>.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct FbBitfield {
-    pub offset: u32,
-    pub length: u32,
-    pub msb_right: u32,
-}
-
-/// `struct fb_var_screeninfo` from <linux/fb.h> (160 bytes on every ABI).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct FbVarScreeninfo {
-    pub xres: u32,
-    pub yres: u32,
-    pub xres_virtual: u32,
-    pub yres_virtual: u32,
-    pub xoffset: u32,
-    pub yoffset: u32,
-    pub bits_per_pixel: u32,
-    pub grayscale: u32,
-    pub red: FbBitfield,
-    pub green: FbBitfield,
-    pub blue: FbBitfield,
-    pub transp: FbBitfield,
-    pub nonstd: u32,
-    pub activate: u32,
-    pub height: u32,
-    pub width: u32,
-    pub accel_flags: u32,
-    pub pixclock: u32,
-    pub left_margin: u32,
-    pub right_margin: u32,
-    pub upper_margin: u32,
-    pub lower_margin: u32,
-    pub hsync_len: u32,
-    pub vsync_len: u32,
-    pub sync: u32,
-    pub vmode: u32,
-    pub rotate: u32,
-    pub colorspace: u32,
-    pub reserved: [u32; 4],
-}
-
-/// `struct fb_fix_screeninfo` from <linux/fb.h> (`unsigned long` fields follow the ABI).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct FbFixScreeninfo {
-    pub id: [u8; 16],
-    pub smem_start: nix::libc::c_ulong,
-    pub smem_len: u32,
-    pub type_: u32,
-    pub type_aux: u32,
-    pub visual: u32,
-    pub xpanstep: u16,
-    pub ypanstep: u16,
-    pub ywrapstep: u16,
-    pub line_length: u32,
-    pub mmio_start: nix::libc::c_ulong,
-    pub mmio_len: u32,
-    pub accel: u32,
-    pub capabilities: u16,
-    pub reserved: [u16; 2],
-}
+pub(crate) use crate::sys::fb::{FbBitfield, FbFixScreeninfo, FbVarScreeninfo};
+use crate::sys::mmap::ReadMap;
 
 const FB_TYPE_PACKED_PIXELS: u32 = 0;
 const FB_VISUAL_TRUECOLOR: u32 = 2;
 const FB_VISUAL_DIRECTCOLOR: u32 = 4;
-
-// The fb ioctls predate the _IOR encoding, hence the "bad" variants with the raw numbers.
-nix::ioctl_read_bad!(fbioget_vscreeninfo, 0x4600, FbVarScreeninfo);
-nix::ioctl_read_bad!(fbioget_fscreeninfo, 0x4602, FbFixScreeninfo);
 
 /// Where the visible picture lies in the device memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,30 +169,19 @@ impl Fbdev {
 }
 
 pub(super) fn read_var(path: &str, file: &File) -> Result<FbVarScreeninfo, SourceError> {
-    let mut var = FbVarScreeninfo::default();
-    // SAFETY: the fd is open for the call and `var` is a writable repr(C) fb_var_screeninfo,
-    // the exact type this ioctl fills.
-    unsafe { fbioget_vscreeninfo(file.as_raw_fd(), &mut var) }.map_err(|errno| {
-        SourceError::Query {
-            path: path.to_owned(),
-            call: "FBIOGET_VSCREENINFO",
-            errno,
-        }
-    })?;
-    Ok(var)
+    crate::sys::fb::var_screeninfo(file.as_fd()).map_err(|errno| SourceError::Query {
+        path: path.to_owned(),
+        call: "FBIOGET_VSCREENINFO",
+        errno,
+    })
 }
 
 pub(super) fn read_fix(path: &str, file: &File) -> Result<FbFixScreeninfo, SourceError> {
-    let mut fix = FbFixScreeninfo::default();
-    // SAFETY: as above, for fb_fix_screeninfo.
-    unsafe { fbioget_fscreeninfo(file.as_raw_fd(), &mut fix) }.map_err(|errno| {
-        SourceError::Query {
-            path: path.to_owned(),
-            call: "FBIOGET_FSCREENINFO",
-            errno,
-        }
-    })?;
-    Ok(fix)
+    crate::sys::fb::fix_screeninfo(file.as_fd()).map_err(|errno| SourceError::Query {
+        path: path.to_owned(),
+        call: "FBIOGET_FSCREENINFO",
+        errno,
+    })
 }
 
 fn map(path: &str, file: &File, len: usize) -> Result<ReadMap, SourceError> {

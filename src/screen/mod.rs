@@ -6,32 +6,21 @@
 //!
 //! Rules of this layer:
 //! - A `Frame` is checked, never trusted: damage and encode do not panic on an inconsistent one.
-//! - `unsafe` lives only in `mmap.rs` (the mapping) and `fbdev.rs` (the ioctls); `panel.rs`
-//!   writes (the local prompt's box) with plain pwrite.
+//! - No `unsafe` here: the mapping and the ioctls are safe functions of `crate::sys`;
+//!   `panel.rs` writes (the local prompt's box) with plain pwrite.
 //! - Memory is bounded: damage keeps a hash per tile, encode one bitmap's worth of scratch.
 
-#[deny(unsafe_code)]
 mod convert;
-#[deny(unsafe_code)]
 mod damage;
-#[deny(unsafe_code)]
 mod encode;
 mod fbdev;
-#[deny(unsafe_code)]
 pub mod font;
-#[deny(unsafe_code)]
 mod frame;
-mod mmap;
 mod panel;
-#[deny(unsafe_code)]
 pub mod placeholder;
-#[deny(unsafe_code)]
 mod rle_guess;
-#[deny(unsafe_code)]
 mod source;
-#[deny(unsafe_code)]
 pub mod synthetic;
-#[deny(unsafe_code)]
 mod xwd;
 
 pub use damage::{Damage, MAX_RECT_BYTES, TILE, fits_one_bitmap};

@@ -9,8 +9,8 @@ use core::num::NonZeroUsize;
 use std::fs::File;
 
 use super::frame::{Channel, Frame, PixelFormat};
-use super::mmap::ReadMap;
 use super::source::{Source, SourceError, errno_of};
+use crate::sys::mmap::ReadMap;
 
 /// XWDFileHeader: 25 big-endian CARD32 fields, then the window name up to `header_size`.
 const HEADER_FIELDS: usize = 25;

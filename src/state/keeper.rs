@@ -74,7 +74,12 @@ pub struct Keeper {
     /// Credentials rotated but not yet handed to the hook, since when.
     unpublished: Option<Instant>,
     addresses: fn() -> Vec<IpAddr>,
+    /// Called after each step of every save (tests inject failed and torn writes here).
+    save_faults: Option<SaveFaults>,
 }
+
+/// What a test puts between the steps of the atomic write: an error stops the save there.
+pub type SaveFaults = Box<dyn FnMut(super::Step) -> std::io::Result<()> + Send>;
 
 impl Keeper {
     /// Takes over the loaded state and its failed-login counts and rotates the password
@@ -103,12 +108,20 @@ impl Keeper {
             saves: SaveThrottle::new(SAVE_INTERVAL),
             unpublished: None,
             addresses: published::addresses,
+            save_faults: None,
         })
     }
 
     /// Where the interface addresses for the JSON come from (tests).
     pub fn with_addresses(mut self, addresses: fn() -> Vec<IpAddr>) -> Keeper {
         self.addresses = addresses;
+        self
+    }
+
+    /// Runs `faults` after each step of every save: a store whose writes fail or stop midway.
+    #[doc(hidden)]
+    pub fn with_save_faults(mut self, faults: SaveFaults) -> Keeper {
+        self.save_faults = Some(faults);
         self
     }
 
@@ -288,7 +301,11 @@ impl Keeper {
     /// Writes the state with the current counts; logs a failure.
     fn write(&mut self, now: Instant, now_unix: u64) -> std::io::Result<()> {
         self.state.failed_logins = self.lockout.export(now, now_unix);
-        super::save(&self.dir, &self.state).inspect_err(|e| {
+        let saved = match self.save_faults.as_mut() {
+            Some(faults) => super::save_steps(&self.dir, &self.state, faults.as_mut()),
+            None => super::save(&self.dir, &self.state),
+        };
+        saved.inspect_err(|e| {
             warn!("cannot save state in {}: {e}", self.dir.display());
         })
     }

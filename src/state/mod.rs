@@ -5,7 +5,7 @@
 //! counters) is migrated: its fields are kept, the new ones take their defaults.
 //! The password never reaches a log.
 
-mod blob;
+pub(crate) mod blob;
 mod fsio;
 pub mod keeper;
 pub mod lock;
@@ -31,7 +31,7 @@ pub use throttle::SaveThrottle;
 pub const STATE_FILE: &str = "state.bin";
 pub const FORMAT_VERSION: u16 = 2;
 /// Versions `decode` reads: the current one and the one it migrates from.
-const READABLE: [u16; 2] = [1, FORMAT_VERSION];
+pub(crate) const READABLE: [u16; 2] = [1, FORMAT_VERSION];
 /// Generous bounds: a state the agent wrote must never fail them.
 const MAX_PASSWORD_LEN: usize = 1024;
 const MAX_USER_LEN: usize = 1024;

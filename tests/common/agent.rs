@@ -5,7 +5,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use thinshadow::agent::{Agent, AgentConfig, StopHandle};
+use std::sync::Arc;
+
+use thinshadow::agent::{Agent, AgentConfig, StopHandle, Watermarks};
 use thinshadow::input::RecordingSink;
 use thinshadow::net::Identity;
 use thinshadow::screen::Source;
@@ -16,6 +18,8 @@ pub struct RunningAgent {
     pub addr: SocketAddr,
     pub password: String,
     pub input: RecordingSink,
+    /// The agent's buffer high-water marks.
+    pub watermarks: Arc<Watermarks>,
     stop: StopHandle,
     thread: Option<JoinHandle<()>>,
 }
@@ -38,6 +42,8 @@ pub struct Options {
     pub remote_processes: Vec<String>,
     /// The local prompt (`--local-prompt fb`), on this screen and these keyboards.
     pub local_prompt: Option<thinshadow::agent::PromptConfig>,
+    /// Runs after each step of every state save (with `keeper`): failed and torn writes.
+    pub save_faults: Option<thinshadow::state::keeper::SaveFaults>,
 }
 
 impl Default for Options {
@@ -53,6 +59,7 @@ impl Default for Options {
             audit: thinshadow::audit::AuditConfig::default(),
             remote_processes: Vec::new(),
             local_prompt: None,
+            save_faults: None,
         }
     }
 }
@@ -96,20 +103,25 @@ where
                 .expect("keeper");
             keeper.set_port(agent.local_addr().port());
             keeper.commit(now, unix).expect("state saved");
+            // Faults start after the first save, as on a disk that fails later.
+            if let Some(faults) = options.save_faults {
+                keeper = keeper.with_save_faults(faults);
+            }
             agent.set_keeper(keeper);
         }
         ready_tx
-            .send((agent.local_addr(), agent.stop_handle()))
+            .send((agent.local_addr(), agent.stop_handle(), agent.watermarks()))
             .unwrap();
         agent.run().expect("event loop");
     });
-    let (addr, stop) = ready_rx
+    let (addr, stop, watermarks) = ready_rx
         .recv_timeout(Duration::from_secs(20))
         .expect("agent ready");
     RunningAgent {
         addr,
         password,
         input,
+        watermarks,
         stop,
         thread: Some(thread),
     }

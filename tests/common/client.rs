@@ -19,6 +19,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,6 +53,8 @@ use ironrdp_pdu::x224::X224;
 use ironrdp_pdu::{Action, PduHint, gcc};
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
+
+use super::faults::{FaultyStream, StreamFaults, is_injected};
 
 /// TCP connect timeout.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -89,6 +92,10 @@ pub struct ClientConfig {
     pub security: Security,
     pub width: u16,
     pub height: u16,
+    /// Short reads and writes, `WouldBlock` and a cut on the client's socket.
+    pub faults: Option<StreamFaults>,
+    /// Connect from this local address (another loopback address: another "source").
+    pub source: Option<std::net::Ipv4Addr>,
 }
 
 impl ClientConfig {
@@ -100,6 +107,8 @@ impl ClientConfig {
             security,
             width: 1024,
             height: 768,
+            faults: None,
+            source: None,
         }
     }
 }
@@ -471,10 +480,41 @@ pub enum ShutdownReply {
     AlreadyEnded,
 }
 
-/// The TCP socket with an optional read deadline: each read gets the time that is left.
+/// The TCP socket (through a fault wrapper, a plain pass-through unless the config asks
+/// for faults) with an optional read deadline: each read gets the time that is left.
 struct Sock {
-    tcp: TcpStream,
+    tcp: FaultyStream<TcpStream>,
     deadline: Option<Instant>,
+}
+
+/// A TCP connection from a chosen local IPv4 address (loopback only needs no setup).
+pub fn connect_from(source: std::net::Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+    let SocketAddr::V4(to) = to else {
+        return Err(io::Error::other("connect_from: IPv4 only"));
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    bind(
+        fd.as_raw_fd(),
+        &SockaddrIn::from(std::net::SocketAddrV4::new(source, 0)),
+    )?;
+    connect(fd.as_raw_fd(), &SockaddrIn::from(to))?;
+    Ok(TcpStream::from(fd))
+}
+
+/// Retries an injected `WouldBlock` the way a non-blocking client would after its next poll.
+fn retry_injected<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match op() {
+            Err(e) if is_injected(&e) => std::thread::sleep(Duration::from_millis(1)),
+            other => return other,
+        }
+    }
 }
 
 impl Read for Sock {
@@ -484,15 +524,15 @@ impl Read for Sock {
             if left.is_zero() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
             }
-            self.tcp.set_read_timeout(Some(left))?;
+            self.tcp.get_ref().set_read_timeout(Some(left))?;
         }
-        self.tcp.read(buf)
+        retry_injected(|| self.tcp.read(buf))
     }
 }
 
 impl Write for Sock {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tcp.write(buf)
+        retry_injected(|| self.tcp.write(buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -1022,12 +1062,15 @@ impl TestClient {
     }
 
     fn connect_inner(cfg: &ClientConfig, watch: &mut Watch) -> Result<TestClient, Failure> {
-        let tcp = TcpStream::connect_timeout(&cfg.addr, CONNECT_TIMEOUT)?;
+        let tcp = match cfg.source {
+            Some(source) => connect_from(source, cfg.addr)?,
+            None => TcpStream::connect_timeout(&cfg.addr, CONNECT_TIMEOUT)?,
+        };
         tcp.set_nodelay(true)?;
         tcp.set_write_timeout(Some(WRITE_TIMEOUT))?;
         let client_addr = tcp.local_addr()?;
         let sock = Sock {
-            tcp,
+            tcp: FaultyStream::new(tcp, cfg.faults.clone()),
             deadline: Some(Instant::now() + HANDSHAKE_TIMEOUT),
         };
 
@@ -1521,7 +1564,7 @@ impl TestClient {
         let (tls, _) = self.framed.get_inner_mut();
         tls.conn.send_close_notify();
         let _ = tls.flush();
-        let _ = tls.sock.tcp.shutdown(Shutdown::Both);
+        let _ = tls.sock.tcp.get_ref().shutdown(Shutdown::Both);
         reply
     }
 

@@ -6,4 +6,5 @@
 
 pub mod agent;
 pub mod client;
+pub mod faults;
 pub mod scripts;

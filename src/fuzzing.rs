@@ -1,0 +1,239 @@
+//! Entry points for the fuzz targets in `fuzz/` and their regression replay in
+//! `tests/fuzz_regressions.rs`: one function per target, bytes in, nothing out.
+//!
+//! Each one drives a parser or core the way the agent does and panics only when an invariant
+//! the agent relies on breaks (a frame length past the buffer, a key left pressed after
+//! `release_all`, a request that does not survive its own round trip). Bad input must come
+//! back as an error, never as a panic, hang or unbounded allocation.
+
+use std::path::Path;
+
+use crate::control::{LineReader, MAX_LINE, Request, json};
+use crate::input::translate::{EV_ABS, EV_KEY, Output, PRESSED, RELEASED, Translator};
+use crate::input::{InputEvent, MouseButton};
+use crate::rdp::{Connection, Event, MAX_FRAME, Settings};
+
+fn settings() -> Settings {
+    Settings {
+        user: "admin".into(),
+        password: "fuzzing-password".into(),
+        server_public_key: vec![4; 65],
+        width: 1024,
+        height: 768,
+    }
+}
+
+/// X.224 Connection Requests that move a fresh connection past negotiation, so the rest of
+/// the input reaches CredSSP (NLA) or the MCS and capability exchange (TLS security).
+const REQUEST_NLA: [u8; 19] = [3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 3, 0, 0, 0];
+const REQUEST_TLS: [u8; 19] = [3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 1, 0, 0, 0];
+
+/// Feeds `data` to `conn` in pieces whose sizes come from `sizes`, as reads would.
+fn feed(conn: &mut Connection, data: &[u8], sizes: &[u8]) {
+    let (mut out, mut events) = (Vec::new(), Vec::new());
+    let mut rest = data;
+    let mut sizes = sizes.iter().cycle();
+    while !rest.is_empty() {
+        let size = sizes.next().map_or(rest.len(), |&s| usize::from(s).max(1));
+        let (piece, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        out.clear();
+        events.clear();
+        let result = conn.receive(piece, &mut out, &mut events);
+        // Whatever is left unframed is at most one frame (plus one read before processing).
+        assert!(
+            conn.buffered() <= MAX_FRAME + piece.len(),
+            "input buffer past its bound"
+        );
+        if events.contains(&Event::UpgradeToTls) {
+            // The agent hands these to rustls; here the stream simply goes on in the clear.
+            let leftover = conn.take_leftover();
+            if !leftover.is_empty() && conn.receive(&leftover, &mut out, &mut events).is_err() {
+                return;
+            }
+        }
+        if result.is_err() {
+            assert!(conn.is_closed(), "an error must close the connection");
+            return;
+        }
+    }
+}
+
+/// A fresh connection fed arbitrary bytes: the first byte picks the starting point (raw,
+/// after an NLA negotiation, after a TLS-security negotiation), the second the read size.
+pub fn rdp_handshake(data: &[u8]) {
+    let [mode, size, rest @ ..] = data else {
+        return;
+    };
+    let mut conn = Connection::new(settings());
+    match mode % 3 {
+        1 => feed(&mut conn, &REQUEST_NLA, &[]),
+        2 => feed(&mut conn, &REQUEST_TLS, &[]),
+        _ => {}
+    }
+    if conn.is_closed() {
+        return;
+    }
+    feed(&mut conn, rest, &[*size]);
+}
+
+/// An active session (handshake done, channels joined) fed arbitrary fast-path and
+/// slow-path PDUs; the first byte is the read size.
+pub fn rdp_active(data: &[u8]) {
+    let [size, rest @ ..] = data else {
+        return;
+    };
+    let mut conn = Connection::active_for_fuzzing(settings());
+    feed(&mut conn, rest, &[*size]);
+}
+
+/// The framing of TPKT/fast-path and CredSSP TsRequest: a length is whole, non-zero and bounded.
+pub fn pdu_framing(data: &[u8]) {
+    if let Ok(Some((_, len))) = crate::rdp::frame_len(data) {
+        assert!(len > 0 && len <= MAX_FRAME && len <= data.len());
+    }
+    if let Ok(Some(len)) = crate::rdp::credssp_frame_len(data) {
+        // The caller checks this one against MAX_FRAME before buffering.
+        let _ = len;
+    }
+}
+
+/// The control socket: a byte stream split into capped lines, each parsed as a request.
+/// A parsed request must come back the same through its own line form.
+pub fn control(data: &[u8]) {
+    let mut reader = LineReader::new(MAX_LINE);
+    for chunk in data.chunks(512) {
+        reader.feed(chunk);
+        while let Some(line) = reader.next_line() {
+            let Ok(line) = line else {
+                return;
+            };
+            if let Ok(request) = Request::parse(&line) {
+                let again = Request::parse(&request.to_line());
+                assert_eq!(again.ok(), Some(request), "request round trip");
+            }
+        }
+        assert!(
+            reader.pending() <= MAX_LINE + chunk.len(),
+            "line buffer past its bound"
+        );
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = json::parse_object(text);
+    }
+}
+
+/// The persisted state: the whole file, and any payload behind a valid frame.
+pub fn state_blob(data: &[u8]) {
+    let _ = crate::state::decode(data);
+    for version in crate::state::READABLE {
+        if let Ok(state) = crate::state::decode(&crate::state::blob::wrap(version, data)) {
+            // What decodes must encode and decode to the same state.
+            let again = crate::state::decode(&crate::state::encode(&state));
+            assert!(again.ok() == Some(state), "state round trip");
+        }
+    }
+}
+
+/// The settings file, and each flag's value parser (first byte picks the flag).
+pub fn config(data: &[u8]) {
+    let [pick, rest @ ..] = data else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let _ = crate::config::parse_file(Path::new("fuzz.toml"), text);
+    let key = &crate::config::KEYS[usize::from(*pick) % crate::config::KEYS.len()];
+    let _ = key.parse_flag(text);
+}
+
+/// Admin input through the translator: six bytes per event, with screen resizes and LED
+/// feedback mixed in. Checks that positions stay on the axis, that key state in the output
+/// is consistent, and that `release_all` leaves nothing pressed.
+pub fn input(data: &[u8]) {
+    let mut translator = Translator::new(1024, 768);
+    let mut out = Output::default();
+    let mut down: Vec<u16> = Vec::new();
+    for e in data.chunks_exact(6) {
+        let (a, b) = (
+            u16::from_le_bytes([e[2], e[3]]),
+            u16::from_le_bytes([e[4], e[5]]),
+        );
+        let pressed = e[1] & 1 != 0;
+        let event = match e[0] % 9 {
+            0 | 1 => InputEvent::Key {
+                scancode: e[2],
+                extended: e[1] & 2 != 0,
+                extended1: e[1] & 4 != 0,
+                pressed,
+            },
+            2 => InputEvent::Unicode { code: a, pressed },
+            3 => InputEvent::Sync {
+                scroll: e[1] & 2 != 0,
+                num: e[1] & 4 != 0,
+                caps: e[1] & 8 != 0,
+                kana: e[1] & 16 != 0,
+            },
+            4 => InputEvent::MouseMove { x: a, y: b },
+            5 => InputEvent::MouseButton {
+                button: [
+                    MouseButton::Left,
+                    MouseButton::Right,
+                    MouseButton::Middle,
+                    MouseButton::Extra1,
+                    MouseButton::Extra2,
+                ][usize::from(e[1] >> 1) % 5],
+                pressed,
+                x: a,
+                y: b,
+            },
+            6 => InputEvent::Wheel {
+                vertical: e[1] & 2 != 0,
+                delta: a as i16,
+            },
+            7 => {
+                translator.set_screen_size(a, b);
+                continue;
+            }
+            _ => {
+                translator.led_feedback(a, pressed);
+                continue;
+            }
+        };
+        translator.handle(event, &mut out);
+        check_output(&translator, &out, &mut down);
+        out.clear();
+    }
+    translator.release_all(&mut out);
+    check_output(&translator, &out, &mut down);
+    assert!(
+        down.is_empty(),
+        "keys left pressed after release_all: {down:?}"
+    );
+    assert!(translator.pressed_keys().is_empty() && translator.pressed_buttons().is_empty());
+}
+
+fn check_output(translator: &Translator, out: &Output, down: &mut Vec<u16>) {
+    let (max_x, max_y) = translator.axis_max();
+    for event in out.keyboard.iter().chain(&out.pointer) {
+        match event.kind {
+            EV_ABS if event.code == 0 => assert!((0..=max_x).contains(&event.value)),
+            EV_ABS if event.code == 1 => assert!((0..=max_y).contains(&event.value)),
+            EV_KEY if event.value == PRESSED => {
+                assert!(
+                    !down.contains(&event.code),
+                    "key {} pressed twice",
+                    event.code
+                );
+                down.push(event.code);
+            }
+            EV_KEY if event.value == RELEASED => {
+                let index = down.iter().position(|&k| k == event.code);
+                assert!(index.is_some(), "key {} released but not down", event.code);
+                down.retain(|&k| k != event.code);
+            }
+            _ => {}
+        }
+    }
+}

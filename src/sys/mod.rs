@@ -1,0 +1,13 @@
+//! The device module: the only code in the crate allowed `unsafe`, kept to what talks to
+//! the kernel directly. Every `unsafe` block says why it is sound; the callers (the fbdev and
+//! xwd sources, the uinput keyboard) see safe functions only.
+//!
+//! - `mmap`: a read-only shared mapping (fbdev memory, the Xvfb screen file)
+//! - `fb`: FBIOGET_VSCREENINFO / FBIOGET_FSCREENINFO
+//! - `sockopt`: SO_PEERGROUPS (the control socket's peer groups; nix has no wrapper)
+//! - `uinput`: UI_SET_EVBIT / KEYBIT / LEDBIT, UI_DEV_SETUP, UI_DEV_CREATE
+
+pub(crate) mod fb;
+pub(crate) mod mmap;
+pub(crate) mod sockopt;
+pub(crate) mod uinput;
