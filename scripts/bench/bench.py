@@ -10,6 +10,9 @@ Subcommands (every loop is bounded by --seconds or a fixed count; sockets are lo
       rectangles are sent, from precomputed pixels. After each frame a GetInputFocus round trip
       makes sure the X server has written the pixels into its -fbdir framebuffer; that moment is
       logged as "code<TAB>t_drawn" (CLOCK_MONOTONIC seconds). --init paints frame 0 and exits.
+  frames --size WxH --count N --out FILE
+      The workload's first N frames painted into memory (no X) and written as raw BGRX frames,
+      one after another, for offline replays (benches/replay.rs).
   readback XWD --origin X,Y --seconds S --out SEEN.tsv [--interval 0.002]
       Polls the client's -fbdir XWD file, decodes the frame-code strip at the window origin and logs
       the first time each code is seen ("code<TAB>t_seen").
@@ -464,6 +467,34 @@ class Workload:
         x11.sync()
 
 
+class Canvas:
+    """A stand-in for X11 that paints into a BGRX buffer (the `frames` subcommand)."""
+
+    def __init__(self, w, h):
+        self.width, self.height = w, h
+        self.fb = bytearray(w * h * 4)
+
+    def put(self, x, y, w, h, bgrx):
+        row = w * 4
+        for r in range(h):
+            o = ((y + r) * self.width + x) * 4
+            self.fb[o:o + row] = bgrx[r * row:(r + 1) * row]
+
+    def sync(self):
+        pass
+
+
+def cmd_frames(a):
+    """The workload's first --count frames, painted without X, as raw BGRX frames in one file."""
+    w, h = (int(v) for v in a.size.split("x"))
+    wl = Workload(w, h, a.count / FPS)
+    c = Canvas(w, h)
+    with open(a.out, "wb") as f:
+        for i in range(a.count):
+            wl.paint(c, i, i / FPS, i % (5 * FPS) == 0)
+            f.write(c.fb)
+
+
 def cmd_workload(a):
     w, h = (int(v) for v in a.size.split("x"))
     if w < 1024 or h < 700:
@@ -613,6 +644,10 @@ def main():
     s.add_argument("--seconds", type=float, default=20)
     s.add_argument("--log", default="/dev/null")
     s.add_argument("--init", action="store_true")
+    s = sub.add_parser("frames")
+    s.add_argument("--size", default="1280x800")
+    s.add_argument("--count", type=int, default=150)
+    s.add_argument("--out", required=True)
     s = sub.add_parser("readback")
     s.add_argument("xwd")
     s.add_argument("--origin", required=True)
@@ -640,7 +675,7 @@ def main():
     s = sub.add_parser("report")
     s.add_argument("results", nargs="+")
     a = p.parse_args()
-    {"workload": cmd_workload, "readback": cmd_readback, "relay": cmd_relay, "cpu": cmd_cpu,
+    {"workload": cmd_workload, "frames": cmd_frames, "readback": cmd_readback, "relay": cmd_relay, "cpu": cmd_cpu,
      "ctxsw": cmd_ctxsw, "watch": cmd_watch, "analyze": cmd_analyze, "report": cmd_report}[a.cmd](a)
 
 

@@ -22,6 +22,8 @@ mod mmap;
 #[deny(unsafe_code)]
 pub mod placeholder;
 #[deny(unsafe_code)]
+mod planar_rle;
+#[deny(unsafe_code)]
 mod rle_guess;
 #[deny(unsafe_code)]
 mod source;
