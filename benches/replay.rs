@@ -40,6 +40,7 @@ fn main() {
     let (mut bytes, mut area, mut nrects) = (0usize, 0usize, 0usize);
     let mut first = 0;
     let mut per_frame = Vec::new();
+    let mut flag_counts = std::collections::BTreeMap::new();
     // REPLAY_BULK=5|6|61: the encoder compresses as for a client asking for that type.
     let bulk = match std::env::var("REPLAY_BULK").as_deref() {
         Ok("5") => Some(CompressionType::K64),
@@ -66,6 +67,7 @@ fn main() {
             enc.encode(&frame, *r, &mut out).expect("encode");
         }
         let et = t.elapsed();
+        count_flags(&out, &mut flag_counts);
         if i == 0 {
             first = out.len();
             continue;
@@ -95,7 +97,7 @@ fn main() {
         nrects as f64 / n,
         area as f64 / 1000.0 / n,
     );
-    println!("bulk compression: {bulk:?}");
+    println!("bulk compression: {bulk:?}; fragments by compression flags: {flag_counts:?}");
     per_frame.sort_by_key(|p| p.0);
     let pick = |q: f64| per_frame[((per_frame.len() - 1) as f64 * q) as usize];
     for (label, q) in [("min", 0.0), ("median", 0.5), ("p95", 0.95), ("max", 1.0)] {
@@ -106,5 +108,22 @@ fn main() {
             r,
             t.as_secs_f64() * 1e3
         );
+    }
+}
+
+/// Counts the fast-path PDUs in `out` by their compression flags (none: plain).
+fn count_flags(out: &[u8], counts: &mut std::collections::BTreeMap<String, usize>) {
+    use ironrdp_core::{ReadCursor, decode_cursor};
+    use ironrdp_pdu::fast_path::{FastPathHeader, FastPathUpdatePdu};
+    let mut cursor = ReadCursor::new(out);
+    while !cursor.is_empty() {
+        let Ok(_) = decode_cursor::<FastPathHeader>(&mut cursor) else {
+            return;
+        };
+        let Ok(pdu) = decode_cursor::<FastPathUpdatePdu<'_>>(&mut cursor) else {
+            return;
+        };
+        let key = format!("{:?}", pdu.compression_flags.map(|f| f.bits()));
+        *counts.entry(key).or_default() += 1;
     }
 }

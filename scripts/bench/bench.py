@@ -588,10 +588,29 @@ def cmd_analyze(a):
     print(json.dumps(res))
 
 
+def mean_of_runs(runs):
+    """One result from several runs of a server: the mean of each figure, and `spread` (half
+    the range, max-min over 2) of each numeric one."""
+    out = dict(runs[0])
+    out["spread"] = {}
+    for k, v in runs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            xs = [r[k] for r in runs]
+            out[k] = statistics.fmean(xs)
+            out["spread"][k] = (max(xs) - min(xs)) / 2
+    out["runs"] = len(runs)
+    return out
+
+
 def cmd_report(a):
     rs = [json.load(open(p)) for p in a.results]
-    by = {r["server"]: r for r in rs}
-    names = [r["server"] for r in rs]
+    grouped = {}
+    for r in rs:
+        grouped.setdefault(r["server"], []).append(r)
+    by = {n: (mean_of_runs(g) if len(g) > 1 else g[0]) for n, g in grouped.items()}
+    names = list(grouped)
+    if any(len(g) > 1 for g in grouped.values()):
+        print(f"mean ± spread (half the range) of {max(len(g) for g in grouped.values())} runs")
     rows = [
         ("server CPU s (tree, during workload)", "cpu_s", "{:.2f}"),
         ("peak RSS MiB (VmHWM)", "peak_rss_mib", "{:.1f}"),
@@ -609,19 +628,25 @@ def cmd_report(a):
     ]
     w0 = 38
     cols = names + (["ratio ts/frdp"] if {"thinshadow", "freerdp-shadow"} <= set(names) else [])
-    out = ["| " + "metric".ljust(w0) + " | " + " | ".join(c.rjust(16) for c in cols) + " |",
-           "|" + "-" * (w0 + 2) + "|" + "|".join("-" * 18 for _ in cols) + "|"]
+    cw = 26 if any("spread" in r for r in by.values()) else 16
+    out = ["| " + "metric".ljust(w0) + " | " + " | ".join(c.rjust(cw) for c in cols) + " |",
+           "|" + "-" * (w0 + 2) + "|" + "|".join("-" * (cw + 2) for _ in cols) + "|"]
     for label, key, fmt in rows:
         vals = []
         for n in names:
             r = by[n]
+            sp = r.get("spread", {})
             if label.startswith("frames"):
-                vals.append(f"{r['frames_seen']}/{r['frames_drawn']}")
+                v = f"{r['frames_seen']:.0f}/{r['frames_drawn']:.0f}"
+                vals.append(v + (f" ±{sp['frames_seen']:.0f}" if sp else ""))
             elif label.startswith("harness CPU s: readback"):
                 vals.append("{:.2f}".format(r["harness_readback_cpu_s"] + r["harness_relay_cpu_s"]
                                             + r["harness_watch_cpu_s"]))
             else:
-                vals.append(fmt.format(r[key]))
+                v = fmt.format(r[key])
+                if sp and key in sp:
+                    v += " ±" + fmt.format(sp[key]).lstrip()
+                vals.append(v)
         if len(cols) > len(names):
             t, f = by["thinshadow"], by["freerdp-shadow"]
             if label.startswith("frames"):
@@ -631,7 +656,7 @@ def cmd_report(a):
             else:
                 num, den = None, None
             vals.append(f"{num / den:.3f}" if num is not None and den else "")
-        out.append("| " + label.ljust(w0) + " | " + " | ".join(v.rjust(16) for v in vals) + " |")
+        out.append("| " + label.ljust(w0) + " | " + " | ".join(v.rjust(cw) for v in vals) + " |")
     print("\n".join(out))
 
 

@@ -53,10 +53,7 @@ fn scanline(src: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
     while i < src.len() {
         let v = src[i];
-        let mut j = i + 1;
-        while j < src.len() && src[j] == v {
-            j += 1;
-        }
+        let j = run_end(src, i + 1, v);
         // With no raw bytes pending and `v` already the last value, every byte is the run;
         // otherwise the first `v` ends the raw bytes and the rest repeat it.
         let (raw_end, run) = if raw_start == i && last == v {
@@ -74,6 +71,29 @@ fn scanline(src: &[u8], out: &mut Vec<u8>) {
     if raw_start < src.len() {
         segment(&src[raw_start..], 0, 0, out);
     }
+}
+
+/// The first index from `j` on whose byte is not `v` (or the length): eight bytes a step
+/// through long runs, the common case in flat UI areas.
+#[inline]
+fn run_end(src: &[u8], mut j: usize, v: u8) -> usize {
+    if src.get(j).is_none_or(|&b| b != v) {
+        return j;
+    }
+    let pattern = u64::from_ne_bytes([v; 8]);
+    while let Some(word) = src.get(j..j + 8) {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(word);
+        let diff = u64::from_le_bytes(bytes) ^ pattern;
+        if diff != 0 {
+            return j + (diff.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    while src.get(j).is_some_and(|&b| b == v) {
+        j += 1;
+    }
+    j
 }
 
 /// `raw` bytes then `run` (0 or >= 3) repeats of `value` (the last raw byte, or the last
