@@ -149,15 +149,17 @@ impl BitmapEncoder {
     /// per connection: call this once per connection, before its first update, and not again
     /// on a reactivation.
     /// RDP 4's 8 KB history is smaller than one fragment (IronRDP's MPPC-8K then writes streams
-    /// a client cannot expand): such a client gets plain updates. XCRUSH (RDP 6.1) keeps a 2 MB
-    /// history, so a scrolled or repeated picture matches what was sent frames ago: on the
-    /// bench workload 17.5 KB a frame against NCRUSH's 24.5 (benches/replay.rs).
+    /// a client cannot expand): such a client gets plain updates. RDP 6.1 clients get NCRUSH
+    /// (RDP 6, what FreeRDP's shadow server sends too): ironrdp-bulk 0.2's XCRUSH would save a
+    /// third more (17.5 against 24.5 KB a frame, benches/replay.rs) but panics with an index
+    /// out of bounds once its 2 MB history wraps (xcrush/mod.rs:808).
     pub fn set_compression(&mut self, kind: Option<CompressionType>) {
         let chosen = |kind| match kind {
             CompressionType::K8 => None,
             CompressionType::K64 => Some((CompressionType::K64, BulkType::Rdp5)),
-            CompressionType::Rdp6 => Some((CompressionType::Rdp6, BulkType::Rdp6)),
-            CompressionType::Rdp61 => Some((CompressionType::Rdp61, BulkType::Rdp61)),
+            CompressionType::Rdp6 | CompressionType::Rdp61 => {
+                Some((CompressionType::Rdp6, BulkType::Rdp6))
+            }
         };
         self.bulk = kind.and_then(chosen).map(|(kind, level)| Bulk {
             kind,
