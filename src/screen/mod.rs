@@ -1,13 +1,14 @@
 //! Screen sources, damage detection and encoding.
 //!
 //! Frame path: `Source::frame()` borrows the picture (an mmap for fbdev and xwd: no copy) →
-//! `Damage::scan` hashes 64x64 tiles and lists changed rectangles → `BitmapEncoder::encode`
+//! `Damage::scan` hashes 64x64 tiles row by row and lists changed rectangles → `BitmapEncoder::encode`
 //! turns each into fast-path bitmap updates. Everything here is sans-IO except the sources.
 //!
 //! Rules of this layer:
 //! - A `Frame` is checked, never trusted: damage and encode do not panic on an inconsistent one.
 //! - `unsafe` lives only in `mmap.rs` (the mapping) and `fbdev.rs` (the ioctls).
-//! - Memory is bounded: damage keeps a hash per tile, encode one bitmap's worth of scratch.
+//! - Memory is bounded: damage keeps a hash per tile row (8 bytes per 64 pixels), encode one
+//!   bitmap's worth of scratch and, when the client asks for bulk compression, one compressor.
 
 #[deny(unsafe_code)]
 mod convert;
