@@ -11,6 +11,7 @@
 # Usage: scripts/bench-vs-freerdp.sh [--size WxH] [--seconds S] [--client-args "WORDS"]
 #                                    [--servers "thinshadow freerdp-shadow"] [--bin PATH]
 #                                    [--idle-seconds S] [--runs N] [--keep DIR]
+#                                    [--serve-args "WORDS"]
 #   --size          source screen (default 1280x800, at least 1024x700)
 #   --seconds       workload length (default 20)
 #   --client-args   xfreerdp words replacing the codec settings (default "/bpp:32 -gfx":
@@ -18,6 +19,7 @@
 #   --bin           thinshadow binary (default target/release/thinshadow; built with
 #                   `cargo build --release` when missing: a debug build is not representative)
 #   --idle-seconds  the no-client check (default 10)
+#   --serve-args    extra words for `thinshadow serve`, e.g. "--frame-interval 50"
 #   --runs          measure each server N times in turn (default 1, at most 10): the table then
 #                   shows the mean ± spread (half the range) of each figure, ratios of the means
 #   --keep DIR      copy logs and per-frame files there
@@ -58,6 +60,7 @@ BIN="target/release/thinshadow"
 IDLE=10
 KEEP=""
 RUNS=1
+SERVE_ARGS=""
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -70,6 +73,7 @@ while [ $# -gt 0 ]; do
         --idle-seconds) IDLE="$2"; shift 2 ;;
         --keep) KEEP="$2"; shift 2 ;;
         --runs) RUNS="$2"; shift 2 ;;
+        --serve-args) SERVE_ARGS="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -189,8 +193,9 @@ start_server() { # NAME PORT
     mkdir -p "$T/$name-home"
     if [ "$name" = thinshadow ]; then
         mkdir -p "$T/$name-state"
+        # shellcheck disable=SC2086  # words on purpose
         start "$name-server" $((DEADLINE + 10)) "$BIN" serve --listen "127.0.0.1:$port" \
-            --screen "xwd:$SRC_FB" --state-dir "$T/$name-state"
+            --screen "xwd:$SRC_FB" --state-dir "$T/$name-state" $SERVE_ARGS
     else
         USER_NAME=bench
         PASS="bench-$("$PY" -c 'import secrets; print(secrets.token_hex(8))')"
@@ -321,7 +326,7 @@ fi
 
 LOAD1="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "thinshadow vs freerdp-shadow-cli: $SIZE source, ${SECONDS_WL}s workload at 25 fps, client: xfreerdp /sec:tls $CLIENT_ARGS"
-echo "thinshadow: $BIN ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "thinshadow: $BIN ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))${SERVE_ARGS:+ serve $SERVE_ARGS}"
 echo "machine: $NPROC cores, load average $LOAD0 at start, $LOAD1 at end (other work may share it: figures are noisy)"
 if [ "${#RESULTS[@]}" -gt 0 ]; then
     "$PY" "$B" report "${RESULTS[@]}"
