@@ -10,7 +10,8 @@
 #
 # Usage: scripts/bench-vs-freerdp.sh [--size WxH] [--seconds S] [--client-args "WORDS"]
 #                                    [--servers "thinshadow freerdp-shadow"] [--bin PATH]
-#                                    [--idle-seconds S] [--keep DIR]
+#                                    [--idle-seconds S] [--runs N] [--keep DIR]
+#                                    [--serve-args "WORDS"]
 #   --size          source screen (default 1280x800, at least 1024x700)
 #   --seconds       workload length (default 20)
 #   --client-args   xfreerdp words replacing the codec settings (default "/bpp:32 -gfx":
@@ -18,6 +19,9 @@
 #   --bin           thinshadow binary (default target/release/thinshadow; built with
 #                   `cargo build --release` when missing: a debug build is not representative)
 #   --idle-seconds  the no-client check (default 10)
+#   --serve-args    extra words for `thinshadow serve`, e.g. "--frame-interval 50"
+#   --runs          measure each server N times in turn (default 1, at most 10): the table then
+#                   shows the mean ± spread (half the range) of each figure, ratios of the means
 #   --keep DIR      copy logs and per-frame files there
 #
 # Figures, and how they are taken:
@@ -55,6 +59,8 @@ SERVERS="thinshadow freerdp-shadow"
 BIN="target/release/thinshadow"
 IDLE=10
 KEEP=""
+RUNS=1
+SERVE_ARGS=""
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -66,6 +72,8 @@ while [ $# -gt 0 ]; do
         --bin) BIN="$2"; shift 2 ;;
         --idle-seconds) IDLE="$2"; shift 2 ;;
         --keep) KEEP="$2"; shift 2 ;;
+        --runs) RUNS="$2"; shift 2 ;;
+        --serve-args) SERVE_ARGS="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -74,6 +82,7 @@ done
 [[ "$SECONDS_WL" =~ ^[0-9]+$ ]] && [ "$SECONDS_WL" -ge 2 ] && [ "$SECONDS_WL" -le 300 ] \
     || { echo "--seconds: 2..300" >&2; exit 2; }
 [[ "$IDLE" =~ ^[0-9]+$ ]] && [ "$IDLE" -le 300 ] || { echo "--idle-seconds: 0..300" >&2; exit 2; }
+[[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 1 ] && [ "$RUNS" -le 10 ] || { echo "--runs: 1..10" >&2; exit 2; }
 SRC_W="${SIZE%x*}"; SRC_H="${SIZE#*x}"
 case "$BIN" in /*) ;; *) BIN="$REPO/$BIN" ;; esac
 
@@ -97,7 +106,7 @@ esac
 T="$(mktemp -d /tmp/thinshadow-bench.XXXXXX)"
 PIDS=()
 WATCHDOG=""
-DEADLINE=$((4 * SECONDS_WL + 2 * IDLE + 240))
+DEADLINE=$((RUNS * (4 * SECONDS_WL + 120) + 2 * IDLE + 120))
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # shellcheck source=SCRIPTDIR/lib/procs.sh
@@ -184,8 +193,9 @@ start_server() { # NAME PORT
     mkdir -p "$T/$name-home"
     if [ "$name" = thinshadow ]; then
         mkdir -p "$T/$name-state"
+        # shellcheck disable=SC2086  # words on purpose
         start "$name-server" $((DEADLINE + 10)) "$BIN" serve --listen "127.0.0.1:$port" \
-            --screen "xwd:$SRC_FB" --state-dir "$T/$name-state"
+            --screen "xwd:$SRC_FB" --state-dir "$T/$name-state" $SERVE_ARGS
     else
         USER_NAME=bench
         PASS="bench-$("$PY" -c 'import secrets; print(secrets.token_hex(8))')"
@@ -293,7 +303,17 @@ RESULTS=()
 MISSING=()
 for s in $SERVERS; do
     case "$s" in thinshadow|freerdp-shadow) ;; *) echo "unknown server $s" >&2; exit 2 ;; esac
-    if run_one "$s"; then RESULTS+=("$T/$s.json"); else MISSING+=("$s"); fi
+done
+for ((k = 1; k <= RUNS; k++)); do
+    for s in $SERVERS; do
+        [ "$RUNS" -gt 1 ] && log "run $k of $RUNS"
+        if run_one "$s"; then
+            mv "$T/$s.json" "$T/$s-run$k.json"
+            RESULTS+=("$T/$s-run$k.json")
+        else
+            MISSING+=("$s (run $k)")
+        fi
+    done
 done
 IDLE_LINES=()
 if [ "$IDLE" -gt 0 ]; then
@@ -306,7 +326,7 @@ fi
 
 LOAD1="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "thinshadow vs freerdp-shadow-cli: $SIZE source, ${SECONDS_WL}s workload at 25 fps, client: xfreerdp /sec:tls $CLIENT_ARGS"
-echo "thinshadow: $BIN ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "thinshadow: $BIN ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))${SERVE_ARGS:+ serve $SERVE_ARGS}"
 echo "machine: $NPROC cores, load average $LOAD0 at start, $LOAD1 at end (other work may share it: figures are noisy)"
 if [ "${#RESULTS[@]}" -gt 0 ]; then
     "$PY" "$B" report "${RESULTS[@]}"

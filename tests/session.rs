@@ -86,6 +86,33 @@ fn a_change_of_the_source_arrives() {
 }
 
 #[test]
+fn updates_are_bulk_compressed_when_the_client_asks() {
+    use ironrdp_pdu::rdp::client_info::CompressionType;
+    let (agent, screen) = agent_with_synthetic(320, 240);
+    for kind in [
+        CompressionType::K64,
+        CompressionType::Rdp6,
+        CompressionType::Rdp61,
+    ] {
+        let mut cfg = ClientConfig::new(agent.addr, USER, &agent.password, Security::Tls);
+        cfg.compression = Some(kind);
+        let mut client = TestClient::connect(&cfg).expect("login");
+        wait_for_phase(&mut client, 0);
+        // Later frames decode against the history the earlier ones left.
+        for phase in [3, 0, 5] {
+            screen.freeze(phase);
+            wait_for_phase(&mut client, phase);
+        }
+        assert!(
+            client.stats().compressed_updates > 0,
+            "{kind:?}: nothing compressed"
+        );
+        client.disconnect();
+        screen.freeze(0);
+    }
+}
+
+#[test]
 fn a_resize_is_followed() {
     let (agent, screen) = agent_with_synthetic(320, 240);
     let mut client = connect(&agent, Security::Nla).expect("login");

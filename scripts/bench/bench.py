@@ -10,6 +10,9 @@ Subcommands (every loop is bounded by --seconds or a fixed count; sockets are lo
       rectangles are sent, from precomputed pixels. After each frame a GetInputFocus round trip
       makes sure the X server has written the pixels into its -fbdir framebuffer; that moment is
       logged as "code<TAB>t_drawn" (CLOCK_MONOTONIC seconds). --init paints frame 0 and exits.
+  frames --size WxH --count N --out FILE
+      The workload's first N frames painted into memory (no X) and written as raw BGRX frames,
+      one after another, for offline replays (benches/replay.rs).
   readback XWD --origin X,Y --seconds S --out SEEN.tsv [--interval 0.002]
       Polls the client's -fbdir XWD file, decodes the frame-code strip at the window origin and logs
       the first time each code is seen ("code<TAB>t_seen").
@@ -464,6 +467,34 @@ class Workload:
         x11.sync()
 
 
+class Canvas:
+    """A stand-in for X11 that paints into a BGRX buffer (the `frames` subcommand)."""
+
+    def __init__(self, w, h):
+        self.width, self.height = w, h
+        self.fb = bytearray(w * h * 4)
+
+    def put(self, x, y, w, h, bgrx):
+        row = w * 4
+        for r in range(h):
+            o = ((y + r) * self.width + x) * 4
+            self.fb[o:o + row] = bgrx[r * row:(r + 1) * row]
+
+    def sync(self):
+        pass
+
+
+def cmd_frames(a):
+    """The workload's first --count frames, painted without X, as raw BGRX frames in one file."""
+    w, h = (int(v) for v in a.size.split("x"))
+    wl = Workload(w, h, a.count / FPS)
+    c = Canvas(w, h)
+    with open(a.out, "wb") as f:
+        for i in range(a.count):
+            wl.paint(c, i, i / FPS, i % (5 * FPS) == 0)
+            f.write(c.fb)
+
+
 def cmd_workload(a):
     w, h = (int(v) for v in a.size.split("x"))
     if w < 1024 or h < 700:
@@ -557,17 +588,36 @@ def cmd_analyze(a):
     print(json.dumps(res))
 
 
+def mean_of_runs(runs):
+    """One result from several runs of a server: the mean of each figure, and `spread` (half
+    the range, max-min over 2) of each numeric one."""
+    out = dict(runs[0])
+    out["spread"] = {}
+    for k, v in runs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            xs = [r[k] for r in runs]
+            out[k] = statistics.fmean(xs)
+            out["spread"][k] = (max(xs) - min(xs)) / 2
+    out["runs"] = len(runs)
+    return out
+
+
 def cmd_report(a):
     rs = [json.load(open(p)) for p in a.results]
-    by = {r["server"]: r for r in rs}
-    names = [r["server"] for r in rs]
+    grouped = {}
+    for r in rs:
+        grouped.setdefault(r["server"], []).append(r)
+    by = {n: (mean_of_runs(g) if len(g) > 1 else g[0]) for n, g in grouped.items()}
+    names = list(grouped)
+    if any(len(g) > 1 for g in grouped.values()):
+        print(f"mean ± spread (half the range) of {max(len(g) for g in grouped.values())} runs")
     rows = [
         ("server CPU s (tree, during workload)", "cpu_s", "{:.2f}"),
         ("peak RSS MiB (VmHWM)", "peak_rss_mib", "{:.1f}"),
         ("peak RssAnon MiB (sampled 100 ms)", "peak_rss_anon_mib", "{:.2f}"),
-        ("bytes to client (workload)", "bytes_to_client", "{:,}"),
-        ("bytes to server (workload)", "bytes_to_server", "{:,}"),
-        ("bytes to client (whole session)", "bytes_to_client_total", "{:,}"),
+        ("bytes to client (workload)", "bytes_to_client", "{:,.0f}"),
+        ("bytes to server (workload)", "bytes_to_server", "{:,.0f}"),
+        ("bytes to client (whole session)", "bytes_to_client_total", "{:,.0f}"),
         ("frames shown / drawn", None, None),
         ("latency median ms", "lat_median_ms", "{:.1f}"),
         ("latency p95 ms", "lat_p95_ms", "{:.1f}"),
@@ -578,19 +628,25 @@ def cmd_report(a):
     ]
     w0 = 38
     cols = names + (["ratio ts/frdp"] if {"thinshadow", "freerdp-shadow"} <= set(names) else [])
-    out = ["| " + "metric".ljust(w0) + " | " + " | ".join(c.rjust(16) for c in cols) + " |",
-           "|" + "-" * (w0 + 2) + "|" + "|".join("-" * 18 for _ in cols) + "|"]
+    cw = 26 if any("spread" in r for r in by.values()) else 16
+    out = ["| " + "metric".ljust(w0) + " | " + " | ".join(c.rjust(cw) for c in cols) + " |",
+           "|" + "-" * (w0 + 2) + "|" + "|".join("-" * (cw + 2) for _ in cols) + "|"]
     for label, key, fmt in rows:
         vals = []
         for n in names:
             r = by[n]
+            sp = r.get("spread", {})
             if label.startswith("frames"):
-                vals.append(f"{r['frames_seen']}/{r['frames_drawn']}")
+                v = f"{r['frames_seen']:.0f}/{r['frames_drawn']:.0f}"
+                vals.append(v + (f" ±{sp['frames_seen']:.0f}" if sp else ""))
             elif label.startswith("harness CPU s: readback"):
                 vals.append("{:.2f}".format(r["harness_readback_cpu_s"] + r["harness_relay_cpu_s"]
                                             + r["harness_watch_cpu_s"]))
             else:
-                vals.append(fmt.format(r[key]))
+                v = fmt.format(r[key])
+                if sp and key in sp:
+                    v += " ±" + fmt.format(sp[key]).lstrip()
+                vals.append(v)
         if len(cols) > len(names):
             t, f = by["thinshadow"], by["freerdp-shadow"]
             if label.startswith("frames"):
@@ -600,7 +656,7 @@ def cmd_report(a):
             else:
                 num, den = None, None
             vals.append(f"{num / den:.3f}" if num is not None and den else "")
-        out.append("| " + label.ljust(w0) + " | " + " | ".join(v.rjust(16) for v in vals) + " |")
+        out.append("| " + label.ljust(w0) + " | " + " | ".join(v.rjust(cw) for v in vals) + " |")
     print("\n".join(out))
 
 
@@ -613,6 +669,10 @@ def main():
     s.add_argument("--seconds", type=float, default=20)
     s.add_argument("--log", default="/dev/null")
     s.add_argument("--init", action="store_true")
+    s = sub.add_parser("frames")
+    s.add_argument("--size", default="1280x800")
+    s.add_argument("--count", type=int, default=150)
+    s.add_argument("--out", required=True)
     s = sub.add_parser("readback")
     s.add_argument("xwd")
     s.add_argument("--origin", required=True)
@@ -640,7 +700,7 @@ def main():
     s = sub.add_parser("report")
     s.add_argument("results", nargs="+")
     a = p.parse_args()
-    {"workload": cmd_workload, "readback": cmd_readback, "relay": cmd_relay, "cpu": cmd_cpu,
+    {"workload": cmd_workload, "frames": cmd_frames, "readback": cmd_readback, "relay": cmd_relay, "cpu": cmd_cpu,
      "ctxsw": cmd_ctxsw, "watch": cmd_watch, "analyze": cmd_analyze, "report": cmd_report}[a.cmd](a)
 
 

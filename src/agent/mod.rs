@@ -632,6 +632,10 @@ impl Agent {
                     info!("{}: session started at {width}x{height}", client.peer);
                     client.started = Some(Instant::now());
                     self.session = Some(token);
+                    // One compression history per connection, kept over reactivations.
+                    self.screen
+                        .encoder
+                        .set_compression(client.rdp.compression());
                 }
                 self.screen.start(width, height, max_request_size);
                 self.sink.set_screen_size(width, height);

@@ -60,6 +60,7 @@ impl Screen {
 
     pub(super) fn stop(&mut self) {
         self.damage = None;
+        self.encoder.set_compression(None);
         self.queue.clear();
         self.next_scan = None;
         self.placeholder = None;

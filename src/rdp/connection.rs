@@ -17,8 +17,10 @@ use ironrdp_pdu::input::fast_path::{
 use ironrdp_pdu::input::mouse::PointerFlags;
 use ironrdp_pdu::input::mouse_x::PointerXFlags;
 use ironrdp_pdu::input::{InputEvent as PduInputEvent, InputEventPdu};
-use ironrdp_pdu::mcs::{DisconnectReason, McsMessage};
+use ironrdp_pdu::mcs::{DisconnectReason, McsMessage, SendDataRequest};
 use ironrdp_pdu::nego::SecurityProtocol;
+use ironrdp_pdu::rdp::ClientInfoPdu;
+use ironrdp_pdu::rdp::client_info::{ClientInfoFlags, CompressionType};
 use ironrdp_pdu::rdp::headers::{ShareControlHeader, ShareControlPdu, ShareDataPdu};
 use ironrdp_pdu::x224::X224;
 use ironrdp_pdu::{Action, find_size};
@@ -114,6 +116,8 @@ pub struct Connection {
     /// Set once the account was checked (NLA: after CredSSP; TLS: after Client Info).
     authenticated: bool,
     client_name: String,
+    /// The bulk compression the client accepts (its Client Info PDU), None: none.
+    compression: Option<CompressionType>,
 }
 
 impl Connection {
@@ -140,6 +144,7 @@ impl Connection {
             channels: None,
             authenticated: false,
             client_name: String::new(),
+            compression: None,
         }
     }
 
@@ -164,6 +169,12 @@ impl Connection {
     /// Bytes held for a frame not yet complete (at most one frame's worth after `receive`).
     pub fn buffered(&self) -> usize {
         self.inbuf.len()
+    }
+
+    /// The highest bulk compression the client decompresses (from its Client Info PDU), or
+    /// None when it asked for none. Known once the session was accepted.
+    pub fn compression(&self) -> Option<CompressionType> {
+        self.compression
     }
 
     pub fn is_active(&self) -> bool {
@@ -304,6 +315,9 @@ impl Connection {
                     // Input sent while a reactivation is under way: the acceptor only takes X.224.
                     self.phase = Phase::Accepting(acceptor);
                     return Ok(true);
+                }
+                if awaits_client_info(&acceptor) {
+                    self.compression = client_compression(&frame);
                 }
                 acceptor.step(&frame, None, &mut self.scratch)
             }
@@ -540,6 +554,22 @@ impl Connection {
 fn acceptor_protocol_is_hybrid_ex(acceptor: &Acceptor) -> bool {
     let state = acceptor.state().as_any().downcast_ref::<AcceptorState>();
     matches!(state, Some(AcceptorState::Credssp { protocol, .. }) if protocol.contains(SecurityProtocol::HYBRID_EX))
+}
+
+fn awaits_client_info(acceptor: &Acceptor) -> bool {
+    let state = acceptor.state().as_any().downcast_ref::<AcceptorState>();
+    matches!(state, Some(AcceptorState::SecureSettingsExchange { .. }))
+}
+
+/// The compression a Client Info PDU offers; the acceptor reads the rest of it (and reports
+/// a malformed one), so a frame that does not parse here just means no compression.
+fn client_compression(frame: &[u8]) -> Option<CompressionType> {
+    let data: X224<SendDataRequest<'_>> = decode(frame).ok()?;
+    let info: ClientInfoPdu = decode(data.0.user_data.as_ref()).ok()?;
+    let info = info.client_info;
+    info.flags
+        .contains(ClientInfoFlags::COMPRESSION)
+        .then_some(info.compression_type)
 }
 
 /// Size and kind of the next whole frame in `buf`, if it is all there.

@@ -96,16 +96,31 @@ fn finds_exactly_the_changed_tiles() {
     pic.poke(0, 0);
     pic.poke(130, 64);
     pic.poke(1023, 767);
+    // Each tile is cut to the rows that changed.
     assert_eq!(
         pic.scan(&mut d),
-        vec![r(0, 0, 64, 64), r(128, 64, 64, 64), r(960, 704, 64, 64)]
+        vec![r(0, 0, 64, 1), r(128, 64, 64, 1), r(960, 767, 64, 1)]
     );
     assert_eq!(pic.scan(&mut d), vec![]);
     // Every pixel of a tile counts: the corners of tile (5, 3).
     for (x, y) in [(320, 192), (383, 192), (320, 255), (383, 255)] {
         pic.poke(x, y);
-        assert_eq!(pic.scan(&mut d), vec![r(320, 192, 64, 64)], "{x},{y}");
+        assert_eq!(pic.scan(&mut d), vec![r(320, y, 64, 1)], "{x},{y}");
     }
+}
+
+#[test]
+fn merged_tiles_span_the_union_of_their_changed_rows() {
+    let mut pic = Pic::new(640, 480, 0, PixelFormat::XRGB8888);
+    let mut d = Damage::new(640, 480);
+    pic.scan(&mut d);
+    for (x, y) in [(5, 70), (9, 72), (70, 100), (300, 200), (300, 210)] {
+        pic.poke(x, y);
+    }
+    assert_eq!(
+        pic.scan(&mut d),
+        vec![r(0, 70, 128, 31), r(256, 200, 64, 11)]
+    );
 }
 
 #[test]
@@ -113,8 +128,10 @@ fn merges_runs_up_to_one_bitmap() {
     let mut pic = Pic::new(1024, 768, 0, PixelFormat::XRGB8888);
     let mut d = Damage::new(1024, 768);
     pic.scan(&mut d);
+    // First and last row of each tile: the whole tile height.
     for tx in [0, 1, 2, 3, 5, 6] {
-        pic.poke(tx * 64 + 10, 70);
+        pic.poke(tx * 64 + 10, 64);
+        pic.poke(tx * 64 + 10, 127);
     }
     assert_eq!(
         pic.scan(&mut d),
@@ -129,6 +146,7 @@ fn short_bottom_band_merges_wider() {
     let mut d = Damage::new(1920, 1080);
     pic.scan(&mut d);
     for tx in 0..5 {
+        pic.poke(tx * 64, 1024);
         pic.poke(tx * 64, 1079);
     }
     assert_eq!(
@@ -144,7 +162,7 @@ fn right_edge_is_clipped() {
     pic.scan(&mut d);
     pic.poke(999, 199);
     pic.poke(900, 199);
-    assert_eq!(pic.scan(&mut d), vec![r(896, 192, 104, 8)]);
+    assert_eq!(pic.scan(&mut d), vec![r(896, 199, 104, 1)]);
 }
 
 #[test]
@@ -197,7 +215,7 @@ fn stride_padding_is_ignored() {
     pic.data[400..412].fill(0xAB); // the padding of row 0
     assert_eq!(pic.scan(&mut d), vec![]);
     pic.poke(99, 0);
-    assert_eq!(pic.scan(&mut d), vec![r(64, 0, 36, 64)]);
+    assert_eq!(pic.scan(&mut d), vec![r(64, 0, 36, 1)]);
 }
 
 #[test]
@@ -207,10 +225,7 @@ fn rgb565_tiles() {
     pic.scan(&mut d);
     pic.poke(128, 99);
     pic.poke(299, 0);
-    assert_eq!(
-        pic.scan(&mut d),
-        vec![r(256, 0, 44, 64), r(128, 64, 64, 36)]
-    );
+    assert_eq!(pic.scan(&mut d), vec![r(256, 0, 44, 1), r(128, 99, 64, 1)]);
 }
 
 #[test]

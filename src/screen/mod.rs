@@ -1,14 +1,15 @@
 //! Screen sources, damage detection and encoding.
 //!
 //! Frame path: `Source::frame()` borrows the picture (an mmap for fbdev and xwd: no copy) →
-//! `Damage::scan` hashes 64x64 tiles and lists changed rectangles → `BitmapEncoder::encode`
+//! `Damage::scan` hashes 64x64 tiles row by row and lists changed rectangles → `BitmapEncoder::encode`
 //! turns each into fast-path bitmap updates. Everything here is sans-IO except the sources.
 //!
 //! Rules of this layer:
 //! - A `Frame` is checked, never trusted: damage and encode do not panic on an inconsistent one.
 //! - No `unsafe` here: the mapping and the ioctls are safe functions of `crate::sys`;
 //!   `panel.rs` writes (the local prompt's box) with plain pwrite.
-//! - Memory is bounded: damage keeps a hash per tile, encode one bitmap's worth of scratch.
+//! - Memory is bounded: damage keeps a hash per tile row (8 bytes per 64 pixels), encode one
+//!   bitmap's worth of scratch and, when the client asks for bulk compression, one compressor.
 
 mod convert;
 mod damage;
@@ -18,6 +19,7 @@ pub mod font;
 mod frame;
 mod panel;
 pub mod placeholder;
+mod planar_rle;
 mod rle_guess;
 mod source;
 pub mod synthetic;

@@ -12,7 +12,7 @@
 //! deadlines; nothing waits forever.
 //!
 //! The client advertises 32 bpp, no bitmap codecs (so no surface commands, RemoteFX or GFX), no
-//! bulk compression and no server pointer: the server must answer with plain Bitmap Updates
+//! bulk compression unless `ClientConfig::compression` asks for it, and no server pointer: the server must answer with plain Bitmap Updates
 //! (RDP6 planar, interleaved RLE or raw), which is what thinshadow sends and what FreeRDP's shadow
 //! server falls back to.
 
@@ -96,6 +96,8 @@ pub struct ClientConfig {
     pub faults: Option<StreamFaults>,
     /// Connect from this local address (another loopback address: another "source").
     pub source: Option<std::net::Ipv4Addr>,
+    /// Bulk compression the client offers (None: the default, plain updates only).
+    pub compression: Option<ironrdp_pdu::rdp::client_info::CompressionType>,
 }
 
 impl ClientConfig {
@@ -109,6 +111,7 @@ impl ClientConfig {
             height: 768,
             faults: None,
             source: None,
+            compression: None,
         }
     }
 }
@@ -905,7 +908,7 @@ fn connector_config(cfg: &ClientConfig) -> ironrdp_connector::Config {
         performance_flags: PerformanceFlags::default(),
         license_cache: None,
         timezone_info: TimezoneInfo::default(),
-        compression_type: None,
+        compression_type: cfg.compression,
         // The pointer is not drawn into the image, so pixel checks see the screen only.
         enable_server_pointer: false,
         pointer_software_rendering: false,
