@@ -237,3 +237,96 @@ fn check_output(translator: &Translator, out: &Output, down: &mut Vec<u16>) {
         }
     }
 }
+
+/// Most bytes one `bulk` input expands to: the 64 KB histories of MPPC and NCRUSH wrap 32 times.
+const BULK_STREAM_MAX: usize = 2 << 20;
+
+/// Bitmap updates through the agent's fragmenting and bulk compression, one compressor for the
+/// whole input as for a connection, each decompressed as the client would: every update must
+/// come back byte for byte. Input: the client's compression type, how often the body repeats,
+/// how many update lengths follow (u16 each, cycled), then the body. Each repetition flips a
+/// few bytes so it is not one long match.
+pub fn bulk(data: &[u8]) {
+    use ironrdp_pdu::rdp::client_info::CompressionType;
+    let [pick, repeat, lengths, rest @ ..] = data else {
+        return;
+    };
+    let kind = [
+        CompressionType::K64,
+        CompressionType::Rdp6,
+        CompressionType::Rdp61,
+    ][usize::from(*pick) % 3];
+    let (lengths, body) = rest.split_at(rest.len().min(2 * usize::from(*lengths)));
+    if body.is_empty() {
+        return;
+    }
+    let total = (body.len() * (1 + usize::from(*repeat))).min(BULK_STREAM_MAX);
+    let stream: Vec<u8> = (0..total)
+        .map(|i| {
+            let round = i / body.len();
+            let byte = body[i % body.len()];
+            if (i + round) % 53 == 0 {
+                byte ^ round as u8
+            } else {
+                byte
+            }
+        })
+        .collect();
+    let mut lengths = lengths
+        .chunks_exact(2)
+        .map(|l| {
+            usize::from(u16::from_le_bytes([l[0], l[1]])) % crate::screen::DEFAULT_MAX_UPDATE_LEN
+                + 1
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .cycle();
+
+    let mut compressor = crate::screen::Bulk::for_client(kind);
+    let mut client = ironrdp_bulk::BulkCompressor::new(match kind {
+        CompressionType::K64 => ironrdp_bulk::CompressionType::Rdp5,
+        _ => ironrdp_bulk::CompressionType::Rdp6,
+    });
+    let mut out = Vec::new();
+    let mut rest = &stream[..];
+    while !rest.is_empty() {
+        let len = lengths
+            .next()
+            .unwrap_or(crate::screen::MAX_FRAGMENT_PAYLOAD);
+        let (update, tail) = rest.split_at(len.min(rest.len()));
+        rest = tail;
+        out.clear();
+        if crate::screen::fragment(update, compressor.as_mut(), &mut out).is_err() {
+            // What the agent does: the rest of the connection goes uncompressed.
+            compressor = None;
+            out.clear();
+            crate::screen::fragment(update, None, &mut out).expect("plain fragments");
+        }
+        assert!(reassemble(&out, &mut client) == update, "update round trip");
+    }
+}
+
+/// The client's side of `bulk`: fast-path PDUs to the one update they carry.
+fn reassemble(bytes: &[u8], client: &mut ironrdp_bulk::BulkCompressor) -> Vec<u8> {
+    use ironrdp_core::{ReadCursor, decode_cursor};
+    use ironrdp_pdu::fast_path::{FastPathHeader, FastPathUpdatePdu};
+    let mut cursor = ReadCursor::new(bytes);
+    let mut update = Vec::new();
+    while !cursor.is_empty() {
+        let _: FastPathHeader = decode_cursor(&mut cursor).expect("fast-path header");
+        let pdu: FastPathUpdatePdu<'_> = decode_cursor(&mut cursor).expect("fast-path update");
+        assert!(pdu.data.len() <= crate::screen::MAX_FRAGMENT_PAYLOAD);
+        match pdu.compression_flags {
+            None => update.extend_from_slice(pdu.data),
+            Some(flags) => {
+                let kind = pdu.compression_type.expect("compression type").as_u8();
+                let plain = client
+                    .decompress(pdu.data, u32::from(flags.bits() | kind))
+                    .expect("the client expands what the agent compressed");
+                assert!(plain.len() <= crate::screen::MAX_FRAGMENT_PAYLOAD);
+                update.extend_from_slice(plain);
+            }
+        }
+    }
+    update
+}

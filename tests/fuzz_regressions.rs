@@ -6,7 +6,7 @@ use std::path::Path;
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 7] = [
+const TARGETS: [(&str, Target); 8] = [
     ("rdp_handshake", thinshadow::fuzzing::rdp_handshake),
     ("rdp_active", thinshadow::fuzzing::rdp_active),
     ("pdu_framing", thinshadow::fuzzing::pdu_framing),
@@ -14,6 +14,7 @@ const TARGETS: [(&str, Target); 7] = [
     ("state_blob", thinshadow::fuzzing::state_blob),
     ("config", thinshadow::fuzzing::config),
     ("input", thinshadow::fuzzing::input),
+    ("bulk", thinshadow::fuzzing::bulk),
 ];
 
 #[test]
@@ -49,5 +50,33 @@ fn entry_points_accept_empty_and_small_inputs() {
         target(&[]);
         target(&[0]);
         target(&[1, 3, 0, 0, 7, 0, 0, 0]);
+    }
+}
+
+/// Bulk compression on both levels the agent uses, far past the 64 KB history (it flushes and
+/// starts over many times), with updates of every size class: all must round-trip.
+#[test]
+fn bulk_round_trips_past_history_wraps() {
+    let mut seed = 7u32;
+    let body: Vec<u8> = (0..4000u32)
+        .map(|i| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            // Runs and gradients like planar rows, with noise every fifth row.
+            if (i / 90) % 5 == 0 {
+                (seed >> 16) as u8
+            } else {
+                (i % 90 / 7 * 13 + i / 90) as u8
+            }
+        })
+        .collect();
+    let lengths: Vec<u8> = [49_186u16, 16_373, 99, 2_999, 40, 16_374]
+        .iter()
+        .flat_map(|l| l.to_le_bytes())
+        .collect();
+    for pick in [0, 1, 2] {
+        let mut input = vec![pick, 100, 6];
+        input.extend_from_slice(&lengths);
+        input.extend_from_slice(&body);
+        thinshadow::fuzzing::bulk(&input);
     }
 }

@@ -101,9 +101,31 @@ pub struct BitmapEncoder {
 }
 
 /// A bulk compressor and the type it announces in each fragment.
-struct Bulk {
+pub(crate) struct Bulk {
     kind: CompressionType,
     compressor: Box<BulkCompressor>,
+}
+
+impl Bulk {
+    /// The compressor for a client that names `kind` in its Client Info PDU, if it gets one.
+    /// RDP 4's 8 KB history is smaller than one fragment (IronRDP's MPPC-8K then writes streams
+    /// a client cannot expand): such a client gets plain updates. RDP 6.1 clients get NCRUSH
+    /// (RDP 6, what FreeRDP's shadow server sends too): ironrdp-bulk 0.2's XCRUSH would save a
+    /// third more (17.5 against 24.5 KB a frame, benches/replay.rs) but panics with an index
+    /// out of bounds once its 2 MB history wraps (xcrush/mod.rs:808).
+    pub(crate) fn for_client(kind: CompressionType) -> Option<Bulk> {
+        let (kind, level) = match kind {
+            CompressionType::K8 => return None,
+            CompressionType::K64 => (CompressionType::K64, BulkType::Rdp5),
+            CompressionType::Rdp6 | CompressionType::Rdp61 => {
+                (CompressionType::Rdp6, BulkType::Rdp6)
+            }
+        };
+        Some(Bulk {
+            kind,
+            compressor: Box::new(BulkCompressor::new(level)),
+        })
+    }
 }
 
 impl Default for BitmapEncoder {
@@ -145,26 +167,11 @@ impl BitmapEncoder {
     }
 
     /// Compresses every fragment from now on with RDP bulk compression of `kind` (the type the
-    /// client's Client Info PDU names), or none. The client keeps one decompression history
-    /// per connection: call this once per connection, before its first update, and not again
-    /// on a reactivation.
-    /// RDP 4's 8 KB history is smaller than one fragment (IronRDP's MPPC-8K then writes streams
-    /// a client cannot expand): such a client gets plain updates. RDP 6.1 clients get NCRUSH
-    /// (RDP 6, what FreeRDP's shadow server sends too): ironrdp-bulk 0.2's XCRUSH would save a
-    /// third more (17.5 against 24.5 KB a frame, benches/replay.rs) but panics with an index
-    /// out of bounds once its 2 MB history wraps (xcrush/mod.rs:808).
+    /// client's Client Info PDU names, see `Bulk::for_client`), or none. The client keeps one
+    /// decompression history per connection: call this once per connection, before its first
+    /// update, and not again on a reactivation.
     pub fn set_compression(&mut self, kind: Option<CompressionType>) {
-        let chosen = |kind| match kind {
-            CompressionType::K8 => None,
-            CompressionType::K64 => Some((CompressionType::K64, BulkType::Rdp5)),
-            CompressionType::Rdp6 | CompressionType::Rdp61 => {
-                Some((CompressionType::Rdp6, BulkType::Rdp6))
-            }
-        };
-        self.bulk = kind.and_then(chosen).map(|(kind, level)| Bulk {
-            kind,
-            compressor: Box::new(BulkCompressor::new(level)),
-        });
+        self.bulk = kind.and_then(Bulk::for_client);
     }
 
     /// The largest reassembled update `encode` produces now.
@@ -357,7 +364,8 @@ pub(crate) fn pieces(area: Rect, max_pixels: usize) -> impl Iterator<Item = Rect
 
 /// Appends `update` as fast-path PDUs of at most MAX_FRAGMENT_PAYLOAD update bytes each,
 /// each fragment bulk-compressed when `bulk` is there and that makes it smaller.
-fn fragment(
+/// On error `out` may hold part of the update and `bulk` must not be used again.
+pub(crate) fn fragment(
     update: &[u8],
     mut bulk: Option<&mut Bulk>,
     out: &mut Vec<u8>,
@@ -415,11 +423,18 @@ fn compress<'a>(
     if flags == 0 {
         return Ok((None, data));
     }
-    let sent = if u32::from(flags) & bulk_flags::PACKET_COMPRESSED != 0 {
-        bulk.compressor.compressed_data(len)
-    } else {
-        data
-    };
+    if u32::from(flags) & bulk_flags::PACKET_COMPRESSED == 0 {
+        return Ok((Some(CompressionFlags::from_bits_retain(flags)), data));
+    }
+    // The compressors flush rather than grow a fragment; should one not, the fragment must
+    // still fit its frame (`encode` then turns compression off for the connection).
+    if len > MAX_FRAGMENT_PAYLOAD {
+        return Err(EncodeError::Codec {
+            what: "bulk compression",
+            detail: format!("{} bytes became {len}", data.len()),
+        });
+    }
+    let sent = bulk.compressor.compressed_data(len);
     Ok((Some(CompressionFlags::from_bits_retain(flags)), sent))
 }
 

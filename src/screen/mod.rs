@@ -27,6 +27,7 @@ mod xwd;
 
 pub use damage::{Damage, MAX_RECT_BYTES, TILE, fits_one_bitmap};
 pub use encode::{BitmapEncoder, DEFAULT_MAX_UPDATE_LEN, EncodeError, MAX_FRAGMENT_PAYLOAD};
+pub(crate) use encode::{Bulk, fragment};
 pub use fbdev::Fbdev;
 pub use frame::{Channel, Frame, PixelFormat, Rect};
 pub use panel::{FbPanel, Panel, XwdPanel, open_panel};
