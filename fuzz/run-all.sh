@@ -11,7 +11,7 @@ RUNS=${RUNS:-10000000}
 MAX_TIME=${MAX_TIME:-660}
 declare -A MAX_LEN=(
   [rdp_handshake]=2048 [rdp_active]=1024 [pdu_framing]=256 [control]=9000
-  [state_blob]=4096 [config]=4096 [input]=1200 [bulk]=4096
+  [state_blob]=4096 [config]=4096 [input]=1200 [bulk]=2048
 )
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(rdp_handshake rdp_active pdu_framing control state_blob config input bulk)
