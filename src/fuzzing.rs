@@ -13,6 +13,11 @@ use crate::input::translate::{EV_ABS, EV_KEY, Output, PRESSED, RELEASED, Transla
 use crate::input::{InputEvent, MouseButton};
 use crate::rdp::{Connection, Event, MAX_FRAME, Settings};
 
+/// No log lines while fuzzing: a warning per rejected input would cost more than the parse.
+fn quiet() {
+    crate::log::silence();
+}
+
 fn settings() -> Settings {
     Settings {
         user: "admin".into(),
@@ -62,6 +67,7 @@ fn feed(conn: &mut Connection, data: &[u8], sizes: &[u8]) {
 /// A fresh connection fed arbitrary bytes: the first byte picks the starting point (raw,
 /// after an NLA negotiation, after a TLS-security negotiation), the second the read size.
 pub fn rdp_handshake(data: &[u8]) {
+    quiet();
     let [mode, size, rest @ ..] = data else {
         return;
     };
@@ -80,6 +86,7 @@ pub fn rdp_handshake(data: &[u8]) {
 /// An active session (handshake done, channels joined) fed arbitrary fast-path and
 /// slow-path PDUs; the first byte is the read size.
 pub fn rdp_active(data: &[u8]) {
+    quiet();
     let [size, rest @ ..] = data else {
         return;
     };
@@ -89,6 +96,7 @@ pub fn rdp_active(data: &[u8]) {
 
 /// The framing of TPKT/fast-path and CredSSP TsRequest: a length is whole, non-zero and bounded.
 pub fn pdu_framing(data: &[u8]) {
+    quiet();
     if let Ok(Some((_, len))) = crate::rdp::frame_len(data) {
         assert!(len > 0 && len <= MAX_FRAME && len <= data.len());
     }
@@ -101,6 +109,7 @@ pub fn pdu_framing(data: &[u8]) {
 /// The control socket: a byte stream split into capped lines, each parsed as a request.
 /// A parsed request must come back the same through its own line form.
 pub fn control(data: &[u8]) {
+    quiet();
     let mut reader = LineReader::new(MAX_LINE);
     for chunk in data.chunks(512) {
         reader.feed(chunk);
@@ -125,6 +134,7 @@ pub fn control(data: &[u8]) {
 
 /// The persisted state: the whole file, and any payload behind a valid frame.
 pub fn state_blob(data: &[u8]) {
+    quiet();
     let _ = crate::state::decode(data);
     for version in crate::state::READABLE {
         if let Ok(state) = crate::state::decode(&crate::state::blob::wrap(version, data)) {
@@ -137,6 +147,7 @@ pub fn state_blob(data: &[u8]) {
 
 /// The settings file, and each flag's value parser (first byte picks the flag).
 pub fn config(data: &[u8]) {
+    quiet();
     let [pick, rest @ ..] = data else {
         return;
     };
@@ -152,6 +163,7 @@ pub fn config(data: &[u8]) {
 /// feedback mixed in. Checks that positions stay on the axis, that key state in the output
 /// is consistent, and that `release_all` leaves nothing pressed.
 pub fn input(data: &[u8]) {
+    quiet();
     let mut translator = Translator::new(1024, 768);
     let mut out = Output::default();
     let mut down: Vec<u16> = Vec::new();
