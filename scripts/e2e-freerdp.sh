@@ -21,7 +21,9 @@
 #
 # Cases: (a) NLA shows the source's pixels, (b) a wrong password fails with the auth failure
 # exit code, (c) TLS shows the pixels, (d) the client follows picture changes, (e) TLS with a
-# wrong password is refused (skipped where the server has no TLS password check).
+# wrong password is refused (skipped where the server has no TLS password check), (f) scrolling
+# regions: the client follows pixel for pixel, (g) thinshadow sent the scrolled rows as copies
+# (its session end line counts them).
 # Ends with one line "N passed, M failed" (", K skipped" when some were skipped).
 set -euo pipefail
 
@@ -382,6 +384,34 @@ case_d() { # the client follows picture changes (same session as (a))
     REASON="second picture: $r2; back to the first: $REASON"
 }
 
+case_f() { # scrolling: the client follows exactly; thinshadow sends the moved rows as copies
+    if [ -z "$SESSION_PID" ] || ! kill -0 "$SESSION_PID" 2>/dev/null || [ -z "$GEOM" ]; then
+        close_session
+        open_session nla nla-session-f || return 1
+    fi
+    paint "$T/pic1.png" || return 1
+    shows "$T/pic1.png" f0 || { REASON="start picture: $REASON"; return 1; }
+    # A text view scrolling up by 8, 8, 8, 40 rows, then down by 24 (new rows from picture 2),
+    # and a second region with its own shift, each step checked pixel for pixel.
+    local prev="$T/pic1.png" step=0 dy details=""
+    for dy in 8 8 8 40 -24; do
+        step=$((step + 1))
+        "$PY" "$PIX" scroll "$prev" "$T/scroll-$step.png" --fill "$T/pic2.png" \
+            --region 64,200,832,512 --dy "$dy" || { REASON="scroll picture $step failed"; return 1; }
+        if [ "$step" = 4 ]; then
+            "$PY" "$PIX" scroll "$T/scroll-$step.png" "$T/scroll-$step.png" --fill "$T/pic2.png" \
+                --region 896,100,128,600 --dy 3 || { REASON="scroll picture $step failed"; return 1; }
+        fi
+        paint "$T/scroll-$step.png" || return 1
+        shows "$T/scroll-$step.png" "f$step" || { REASON="scroll step $step (dy $dy): $REASON"; return 1; }
+        details="$details $dy:ok"
+        prev="$T/scroll-$step.png"
+    done
+    # The later cases expect the first picture.
+    paint "$T/pic1.png" || return 1
+    REASON="5 scroll steps (dy$details), each pixel-exact"
+}
+
 case_b() { # wrong password: auth failure exit code; right password still accepted
     local rc_ok=0 rc_bad=0 rc_again=0
     auth_only "$E2E_PASS" auth-ok || rc_ok=$?
@@ -417,7 +447,20 @@ case_e() { # TLS with a wrong password: refused, no picture
 
 run_case "(a) NLA, right password: client shows the source" case_a
 run_case "(d) source changes: client follows" case_d
+run_case "(f) scrolling: client follows exactly" case_f
 close_session
+if [ "$SERVER" = thinshadow ] && [[ $SKIP_CASES != *f* ]]; then
+    # The copies themselves: the session's end line counts them (it comes once the client left).
+    wait_for 5 grep -q "session ended after" "$T/server.log" || true
+    ended="$(grep "session ended after" "$T/server.log" | tail -n 1)"
+    copies="$(sed -n 's/.* \([0-9][0-9]*\) copies.*/\1/p' <<<"$ended")"
+    REASON="server: ${ended#*; }"
+    if [ "${copies:-0}" -gt 0 ]; then
+        result 0 "(g) scrolled rows went as ScrBlt copies"
+    else
+        result 1 "(g) scrolled rows went as ScrBlt copies"
+    fi
+fi
 run_case "(b) NLA, wrong password: auth failure" case_b
 run_case "(c) TLS, right password: client shows the source" case_c
 close_session

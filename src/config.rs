@@ -52,6 +52,8 @@ pub enum Setting {
     RemoteProcesses(Vec<String>),
     /// The built-in prompt on the framebuffer (`fb`) or none.
     LocalPrompt(bool),
+    /// Scrolled rows sent as copies the client does (ScrBlt), when it supports them.
+    ScrollCopies(bool),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -276,6 +278,17 @@ pub const KEYS: &[Key] = &[
         parse: |t| match t {
             "fb" => Ok(Setting::LocalPrompt(true)),
             "none" => Ok(Setting::LocalPrompt(false)),
+            _ => Err(None),
+        },
+    },
+    Key {
+        name: "scroll_copies",
+        flag: "--scroll-copies",
+        kind: Kind::Text,
+        form: "on (scrolled rows become copies the client does, if it supports them) or off",
+        parse: |t| match t {
+            "on" => Ok(Setting::ScrollCopies(true)),
+            "off" => Ok(Setting::ScrollCopies(false)),
             _ => Err(None),
         },
     },
@@ -523,6 +536,7 @@ audit_file = "/var/log/thinshadow-audit.log"
 audit_file_max = 65536
 remote_processes = ["xfreerdp", "wfica"]
 local_prompt = "fb"
+scroll_copies = "off"
 "#,
         )
         .unwrap();
@@ -531,6 +545,7 @@ local_prompt = "fb"
         assert!(settings.contains(&Setting::RotationPeriod(secs(12 * 3600))));
         assert!(settings.contains(&Setting::RotateAfterSession(true)));
         assert!(settings.contains(&Setting::LocalPrompt(true)));
+        assert!(settings.contains(&Setting::ScrollCopies(false)));
         assert!(settings.contains(&Setting::LockoutWindow(secs(600))));
         assert!(settings.contains(&Setting::Allow(
             Allowlist::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap()

@@ -2,9 +2,10 @@
 # Board library for scripts and tests: source it, then
 #
 #   board_boot [run.sh options]     boot in the background (serial on a unix socket, logged), wait for
-#                                   init's "ready"; sets BOARD_DIR, BOARD_PID, BOARD_PORT, BOARD_LOG
+#                                   init's "ready" and an answer from the serial shell; sets BOARD_DIR,
+#                                   BOARD_PID, BOARD_PORT, BOARD_LOG
 #   board_cmd [-t SECS] CMD...      run CMD in the guest's serial shell; prints its output (stdout and
-#                                   stderr), returns its exit status (124 on timeout). One line,
+#                                   stderr), returns its exit status (124 on timeout, default 60 s). One line,
 #                                   under ~900 characters (busybox line editing caps a line at 1024).
 #   board_send TEXT                 write TEXT as is to the serial console (printf '\003' for Ctrl+C)
 #   board_wait_log ERE SECS         wait for a serial line matching ERE; prints the last such line.
@@ -56,6 +57,7 @@ board_boot() {
         fi
         if tr -d '\r' <"$BOARD_LOG" | grep -q '^thinshadow-board: ready$'; then
             BOARD_PORT=$(cat "$BOARD_DIR/port")
+            _board_shell_answers "$deadline" || return 1
             BOARD_BOOT_SECONDS=$(awk -v a="$_BOARD_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
             _board_log "up in ${BOARD_BOOT_SECONDS} s (workdir $BOARD_DIR, RDP at 127.0.0.1:$BOARD_PORT)"
             return 0
@@ -63,6 +65,23 @@ board_boot() {
         sleep 0.2
     done
     _board_log "no 'ready' from the guest within ${BOARD_BOOT_TIMEOUT:-90} s; serial log:"
+    tail -n 30 "$BOARD_LOG" >&2
+    return 1
+}
+
+# "ready" comes before busybox init starts the serial shell, and a loaded host can stall the guest
+# for tens of seconds (a kernel "rcu_sched self-detected stall" on the console; typed characters
+# may be lost meanwhile). Ask the shell a trivial question until it answers or $1 (SECONDS) passes.
+_board_shell_answers() {
+    local deadline=$1 out
+    while ((SECONDS < deadline)); do
+        if out=$(board_cmd -t 10 echo shell-ok 2>/dev/null) && [[ $out == shell-ok ]]; then
+            return 0
+        fi
+        kill -0 "$BOARD_PID" 2>/dev/null || break
+        _board_log "the serial shell did not answer yet; asking again"
+    done
+    _board_log "the serial shell never answered; serial log:"
     tail -n 30 "$BOARD_LOG" >&2
     return 1
 }
@@ -87,7 +106,7 @@ board_wait_log() {
 }
 
 board_cmd() {
-    local tmo=30
+    local tmo=60
     if [[ ${1:-} == -t ]]; then
         tmo=$2
         shift 2

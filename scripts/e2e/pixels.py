@@ -9,6 +9,9 @@ Run with /usr/bin/python3 (Debian's python3-pil). Subcommands:
   compare REF SHOT [--crop X,Y,W,H]         one comparison; REF/SHOT are .png or XWD files
   wait-match REF SHOT --crop X,Y,W,H --timeout S [--diff OUT.png]
                                             re-read SHOT until its crop equals REF or time runs out
+  scroll IN OUT --fill P --region X,Y,W,H --dy N
+                                            IN with the region scrolled by N rows (up when
+                                            positive); the uncovered rows come from P
   freeport                                  print a free TCP port on 127.0.0.1
   sam-line USER PASS [DOMAIN]               print a WinPR SAM file line (NT hash of PASS)
 
@@ -245,6 +248,24 @@ def cmd_wait_match(a):
         time.sleep(a.interval)
 
 
+def cmd_scroll(a):
+    """IN with the region's rows moved up by DY (down when negative); the rows it uncovers
+    come from FROM at the same place, as when a scrolled view reveals new lines."""
+    img, new = load(a.inp), load(a.fill)
+    x, y, w, h = a.region
+    dy = a.dy
+    region = img.crop((x, y, x + w, y + h))
+    out = img.copy()
+    if dy >= 0:
+        out.paste(region.crop((0, dy, w, h)), (x, y))
+        out.paste(new.crop((x, y + h - dy, x + w, y + h)), (x, y + h - dy))
+    else:
+        out.paste(region.crop((0, 0, w, h + dy)), (x, y - dy))
+        out.paste(new.crop((x, y, x + w, y - dy)), (x, y))
+    out.save(a.out)
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -272,6 +293,12 @@ def main():
     w.add_argument("--timeout", type=float, default=10.0)
     w.add_argument("--interval", type=float, default=0.2)
     w.add_argument("--diff")
+    sc = sub.add_parser("scroll")
+    sc.add_argument("inp")
+    sc.add_argument("out")
+    sc.add_argument("--fill", required=True, help="picture the uncovered rows come from")
+    sc.add_argument("--region", type=parse_crop, required=True)
+    sc.add_argument("--dy", type=int, required=True)
     sub.add_parser("freeport")
     s = sub.add_parser("sam-line")
     s.add_argument("user")
@@ -298,6 +325,8 @@ def main():
         return cmd_compare(a)
     if a.cmd == "wait-match":
         return cmd_wait_match(a)
+    if a.cmd == "scroll":
+        return cmd_scroll(a)
     if a.cmd == "freeport":
         with socket.socket() as s_:
             s_.bind(("127.0.0.1", 0))

@@ -56,6 +56,8 @@ pub struct AgentConfig {
     pub handshake_timeout: Duration,
     /// Screen scan interval while a session is active.
     pub frame_interval: Duration,
+    /// Scrolled rows as ScrBlt copies for clients that support them.
+    pub scroll_copies: bool,
     /// Connections still in the handshake at once; more are closed before TLS.
     pub max_handshakes: usize,
     /// The access policy (consent, screen access, terminate). None: no policy, every
@@ -87,6 +89,7 @@ impl AgentConfig {
             password: password.to_owned(),
             handshake_timeout: Duration::from_secs(15),
             frame_interval: Duration::from_millis(33),
+            scroll_copies: true,
             max_handshakes: 8,
             access: None,
             modes: Modes::default(),
@@ -614,6 +617,7 @@ impl Agent {
                 height,
                 reactivation,
                 max_request_size,
+                scr_blt,
             } => {
                 client.handshake_deadline = None;
                 if self.session.is_some_and(|s| s != token) {
@@ -628,8 +632,17 @@ impl Agent {
                     client.closing = Some(Instant::now() + LINGER);
                     return;
                 }
+                let copies = scr_blt && self.config.scroll_copies;
                 if !reactivation {
-                    info!("{}: session started at {width}x{height}", client.peer);
+                    let how = match (scr_blt, self.config.scroll_copies) {
+                        (true, true) => "on",
+                        (false, _) => "off (the client draws no ScrBlt)",
+                        (true, false) => "off (--scroll-copies off)",
+                    };
+                    info!(
+                        "{}: session started at {width}x{height}; scroll copies {how}",
+                        client.peer
+                    );
                     client.started = Some(Instant::now());
                     self.session = Some(token);
                     // One compression history per connection, kept over reactivations.
@@ -637,7 +650,7 @@ impl Agent {
                         .encoder
                         .set_compression(client.rdp.compression());
                 }
-                self.screen.start(width, height, max_request_size);
+                self.screen.start(width, height, max_request_size, copies);
                 self.sink.set_screen_size(width, height);
                 let now = Instant::now();
                 let lines = client
@@ -792,9 +805,13 @@ impl Agent {
             self.session = None;
             self.input_open = false;
             self.sink.release_all();
+            let stats = self.screen.stats;
             self.screen.stop();
             let secs = client.started.map_or(0, |s| s.elapsed().as_secs());
-            info!("{}: session ended after {secs} s", client.peer);
+            info!(
+                "{}: session ended after {secs} s; screen: {} frames, {} bitmaps, {} copies, {} bytes before TLS",
+                client.peer, stats.frames, stats.rects, stats.copies, stats.bytes
+            );
             if let Some(keeper) = self.keeper.as_mut()
                 && keeper.session_ended(Instant::now(), unix_now())
             {

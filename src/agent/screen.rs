@@ -5,13 +5,23 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::net::Transport;
-use crate::screen::{BitmapEncoder, Damage, Placeholder, Rect, Source};
+use crate::screen::{BitmapEncoder, CopyRect, Damage, Placeholder, Rect, Source, encode_copies};
 use crate::warn;
 
 /// Screen output encoded per loop turn before input and control get their turn again:
 /// whichever of bytes or time runs out first (a full 1024x768 frame takes tens of ms on ARM).
 const ENCODE_BUDGET: usize = 256 * 1024;
 const ENCODE_TIME_BUDGET: Duration = Duration::from_millis(8);
+
+/// What a session's screen cost, for its end line.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Stats {
+    /// Scans that found something to send.
+    pub(super) frames: u64,
+    pub(super) rects: u64,
+    pub(super) copies: u64,
+    pub(super) bytes: u64,
+}
 
 /// Screen state of the one session.
 pub(super) struct Screen {
@@ -20,6 +30,9 @@ pub(super) struct Screen {
     pub(super) damage: Option<Damage>,
     pub(super) encoder: BitmapEncoder,
     pub(super) queue: VecDeque<Rect>,
+    /// The session's client gets scrolled rows as copies (ScrBlt).
+    copies: bool,
+    pub(super) stats: Stats,
     pub(super) next_scan: Option<Instant>,
     pub(super) suppressed: bool,
     pub(super) source_failing: bool,
@@ -41,6 +54,8 @@ impl Screen {
             damage: None,
             encoder: BitmapEncoder::new(),
             queue: VecDeque::new(),
+            copies: false,
+            stats: Stats::default(),
             next_scan: None,
             suppressed: false,
             source_failing: false,
@@ -48,9 +63,13 @@ impl Screen {
         }
     }
 
-    pub(super) fn start(&mut self, width: u16, height: u16, max_request_size: u32) {
+    pub(super) fn start(&mut self, width: u16, height: u16, max_request_size: u32, copies: bool) {
         self.size = (width, height);
         self.damage = Some(Damage::new(width, height));
+        self.copies = copies;
+        self.stats = Stats::default();
+        // Copies need to know what the client holds: the bytes each bitmap was made of.
+        self.encoder.set_track_sent(copies);
         self.queue.clear();
         self.next_scan = Some(Instant::now());
         self.suppressed = false;
@@ -130,12 +149,34 @@ impl Screen {
             self.queue.clear();
             return Ok(Produced::Resized(size.0, size.1));
         }
+        let out_start = out.len();
         if scan_due {
             let mut rects = Vec::new();
-            damage.scan(&frame, &mut rects);
+            if self.copies {
+                let mut copies: Vec<CopyRect> = Vec::new();
+                damage.scan_with_copies(&frame, &mut rects, &mut copies);
+                // Before any bitmap of this scan: they may cover the copies' sources.
+                match encode_copies(&copies, out) {
+                    Ok(()) => self.stats.copies += copies.len() as u64,
+                    Err(e) => {
+                        warn!("encoding {} screen copies failed: {e}", copies.len());
+                        out.truncate(out_start);
+                        for copy in &copies {
+                            damage.invalidate(copy.dst);
+                        }
+                    }
+                }
+            } else {
+                damage.scan(&frame, &mut rects);
+            }
+            if !rects.is_empty() || out.len() > out_start {
+                self.stats.frames += 1;
+            }
+            self.stats.rects += rects.len() as u64;
             self.queue.extend(rects);
             self.next_scan = Some(now + interval);
         }
+        self.stats.bytes += (out.len() - out_start) as u64;
         if transport.has_pending_output() {
             return Ok(Produced::Output);
         }
@@ -148,7 +189,13 @@ impl Screen {
             if let Err(e) = self.encoder.encode(&frame, rect, out) {
                 warn!("encoding {rect:?} failed: {e}");
                 out.truncate(start);
+                // The client keeps its old pixels there: resend, and copy nothing from them.
+                damage.invalidate(rect);
                 continue;
+            }
+            self.stats.bytes += (out.len() - start) as u64;
+            for &(y, col, hash) in self.encoder.sent_segments() {
+                damage.sent(y, col, hash);
             }
         }
         Ok(Produced::Output)

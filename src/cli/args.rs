@@ -53,6 +53,7 @@ pub struct ServeArgs {
     pub remote_processes: Vec<String>,
     /// `--local-prompt fb`: ask and answer on the framebuffer and the local keyboard.
     pub local_prompt: bool,
+    pub scroll_copies: bool,
 }
 
 /// One old generation is kept beside the audit file (PATH.1), so at most twice this.
@@ -181,6 +182,7 @@ impl Default for ServeArgs {
             audit_file_max: DEFAULT_AUDIT_FILE_MAX,
             remote_processes: Vec::new(),
             local_prompt: false,
+            scroll_copies: true,
         }
     }
 }
@@ -241,6 +243,7 @@ impl ServeArgs {
             Setting::AuditFileMax(v) => self.audit_file_max = v,
             Setting::RemoteProcesses(v) => self.remote_processes = v,
             Setting::LocalPrompt(v) => self.local_prompt = v,
+            Setting::ScrollCopies(v) => self.scroll_copies = v,
         }
     }
 

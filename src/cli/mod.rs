@@ -32,6 +32,8 @@ serve options (flags override the config file, which overrides the defaults):
                               [handshake_timeout]
   --frame-interval MS         screen scan interval during a session (default 33)
                               [frame_interval]
+  --scroll-copies on|off      send scrolled rows as copies the client makes (ScrBlt), to
+                              clients that support them (default on) [scroll_copies]
   --max-handshakes N          handshakes in progress at once; more are closed (default 8)
                               [max_handshakes]
   --rotation-period HOURS     new password this often, and at every start (default 24)

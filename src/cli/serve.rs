@@ -60,6 +60,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     let mut config = AgentConfig::new(args.listen, &args.user, keeper.password());
     config.handshake_timeout = args.handshake_timeout;
     config.frame_interval = args.frame_interval;
+    config.scroll_copies = args.scroll_copies;
     config.max_handshakes = args.max_handshakes;
     // The policy needs someone to ask: only with a control socket is there one. Without it
     // a logged-in admin gets the screen at once, as before.

@@ -2,13 +2,26 @@
 
 use ironrdp_pdu::rdp::capability_sets::{
     Bitmap, BitmapDrawingFlags, CapabilitySet, General, GeneralExtraFlags, Input, InputFlags,
-    MultifragmentUpdate, Order, OrderFlags, OrderSupportExFlags, Pointer, VirtualChannel,
-    VirtualChannelFlags,
+    MultifragmentUpdate, Order, OrderFlags, OrderSupportExFlags, OrderSupportIndex, Pointer,
+    VirtualChannel, VirtualChannelFlags,
 };
 
 /// What we tell the client it may reassemble from us. IronRDP uses 8 MiB; mstsc refuses
 /// values near u32::MAX.
 pub const SERVER_MAX_REQUEST_SIZE: u32 = 8 * 1024 * 1024;
+
+/// The one order we send: ScrBlt (screen-to-screen copy). FreeRDP drops from its own order
+/// support whatever the server's set leaves out, so it must be named here to be used.
+fn server_orders() -> Order {
+    let mut order = Order::new(
+        OrderFlags::NEGOTIATE_ORDER_SUPPORT,
+        OrderSupportExFlags::empty(),
+        2048,
+        224,
+    );
+    order.set_support_flag(OrderSupportIndex::ScrBlt, true);
+    order
+}
 
 pub fn server_capabilities(width: u16, height: u16) -> Vec<CapabilitySet> {
     vec![
@@ -27,12 +40,7 @@ pub fn server_capabilities(width: u16, height: u16) -> Vec<CapabilitySet> {
             desktop_resize_flag: true,
             drawing_flags: BitmapDrawingFlags::empty(),
         }),
-        CapabilitySet::Order(Order::new(
-            OrderFlags::empty(),
-            OrderSupportExFlags::empty(),
-            2048,
-            224,
-        )),
+        CapabilitySet::Order(server_orders()),
         // No pointer updates yet: the client keeps its own cursor.
         CapabilitySet::Pointer(Pointer {
             color_pointer_cache_size: 0,
@@ -68,6 +76,8 @@ pub struct ClientLimits {
     pub max_request_size: u32,
     pub desktop_width: u16,
     pub desktop_height: u16,
+    /// The client draws ScrBlt primary orders (screen-to-screen copies).
+    pub scr_blt: bool,
 }
 
 impl ClientLimits {
@@ -77,6 +87,7 @@ impl ClientLimits {
             max_request_size: 16_383,
             desktop_width: 0,
             desktop_height: 0,
+            scr_blt: false,
         };
         for set in capabilities {
             match set {
@@ -86,6 +97,9 @@ impl ClientLimits {
                 CapabilitySet::Bitmap(b) => {
                     limits.desktop_width = b.desktop_width;
                     limits.desktop_height = b.desktop_height;
+                }
+                CapabilitySet::Order(o) => {
+                    limits.scr_blt = o.clone().get_support_flag(OrderSupportIndex::ScrBlt);
                 }
                 _ => {}
             }
@@ -115,6 +129,15 @@ mod tests {
         let limits = ClientLimits::from_capabilities(&client);
         assert_eq!(limits.max_request_size, 65_535);
         assert_eq!((limits.desktop_width, limits.desktop_height), (800, 600));
+        assert!(!limits.scr_blt, "no Order set: no copies");
+        let mut orders = Order::new(
+            OrderFlags::NEGOTIATE_ORDER_SUPPORT,
+            OrderSupportExFlags::empty(),
+            0,
+            0,
+        );
+        orders.set_support_flag(OrderSupportIndex::ScrBlt, true);
+        assert!(ClientLimits::from_capabilities(&[CapabilitySet::Order(orders)]).scr_blt);
         assert_eq!(
             ClientLimits::from_capabilities(&[]).max_request_size,
             16_383
@@ -126,5 +149,7 @@ mod tests {
         let sets = server_capabilities(1024, 768);
         assert!(sets.iter().any(|s| matches!(s, CapabilitySet::Bitmap(b) if b.desktop_width == 1024 && b.desktop_height == 768)));
         assert!(sets.iter().any(|s| matches!(s, CapabilitySet::General(g) if g.refresh_rect_support && g.suppress_output_support)));
+        // FreeRDP keeps only the orders the server names.
+        assert!(sets.iter().any(|s| matches!(s, CapabilitySet::Order(o) if o.clone().get_support_flag(OrderSupportIndex::ScrBlt))));
     }
 }

@@ -60,6 +60,8 @@ pub enum Event {
         height: u16,
         reactivation: bool,
         max_request_size: u32,
+        /// The client does screen-to-screen copies (ScrBlt orders).
+        scr_blt: bool,
     },
     Input(InputEvent),
     /// `true`: the client is minimised and wants no graphics.
@@ -441,6 +443,7 @@ impl Connection {
             height: self.settings.height,
             reactivation: result.reactivation,
             max_request_size: limits.max_request_size,
+            scr_blt: limits.scr_blt,
         });
         for raw in &result.input_events {
             self.input_frame(raw, out, events)?;

@@ -3,12 +3,17 @@
 //! No shadow copy: each 64-pixel row segment of every tile has an xxh3 hash, read straight
 //! from the frame in row order (sequential memory, friendly to small ARM prefetchers). A tile
 //! is dirty when a segment's hash changed, and its rectangle is cut to the rows that changed:
-//! a clock or a text line costs its own rows, not 64. Memory: 8 bytes per 64 pixels, 255 KiB
-//! at 1080p (a shadow copy would be 8 MiB).
+//! a clock or a text line costs its own rows, not 64. Rows found again a few rows higher or
+//! lower in the same tile column (scrolling) can be sent as copies the client does itself
+//! (`scroll`). Memory: 2 x 8 bytes per 64 pixels (this scan's and the last one's hashes),
+//! 510 KiB at 1080p (a shadow copy would be 8 MiB).
+
+use std::mem;
 
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::frame::{Frame, PixelFormat, Rect};
+use super::scroll;
 
 /// Tile side in pixels.
 pub const TILE: u16 = 64;
@@ -21,19 +26,33 @@ pub fn fits_one_bitmap(w: u32, h: u32) -> bool {
     u64::from(w.next_multiple_of(4)) * u64::from(h) * 4 <= u64::from(MAX_RECT_BYTES)
 }
 
+/// A screen-to-screen copy the client can do itself: `dst` gets the client's pixels that are
+/// at (`dst.x`, `src_y`) before the copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyRect {
+    pub dst: Rect,
+    pub src_y: u16,
+}
+
 pub struct Damage {
     width: u16,
     height: u16,
     format: Option<PixelFormat>,
     cols: usize,
-    /// One hash per row segment: row y, tile column c at `y * cols + c`.
+    /// One hash per row segment: row y, tile column c at `y * cols + c`. After a scan, what
+    /// the client will hold once the scan's output is sent (the encoder confirms what it
+    /// actually read; `scroll::UNKNOWN` where the client's pixels are not known).
     hashes: Vec<u64>,
-    /// Tiles to report whole at the next scan: set by `invalidate` and resets; cleared once
-    /// reported.
-    dirty: Vec<bool>,
-    /// Per tile column of the band being scanned: first and one past the last changed row.
+    /// The hashes before the running scan (kept between scans only as a spare buffer).
+    prev: Vec<u64>,
+    /// Per tile column of the band being scanned: first and one past the last changed row,
+    /// and whether the column is reported.
     top: Vec<u16>,
     bottom: Vec<u16>,
+    dirty: Vec<bool>,
+    /// Per tile column: the rows a copy covers in this scan.
+    copied: Vec<(u16, u16)>,
+    runs: Vec<Option<scroll::Run>>,
 }
 
 impl Damage {
@@ -45,9 +64,12 @@ impl Damage {
             format: None,
             cols: 0,
             hashes: Vec::new(),
-            dirty: Vec::new(),
+            prev: Vec::new(),
             top: Vec::new(),
             bottom: Vec::new(),
+            dirty: Vec::new(),
+            copied: Vec::new(),
+            runs: Vec::new(),
         };
         d.reset(width, height, None);
         d
@@ -58,19 +80,27 @@ impl Damage {
         self.height = height;
         self.format = format;
         self.cols = usize::from(width.div_ceil(TILE));
-        let tiles = self.cols * usize::from(height.div_ceil(TILE));
-        // Every tile starts dirty: the hashes' first values are never compared.
-        self.hashes.clear();
-        self.hashes.resize(self.cols * usize::from(height), 0);
-        self.dirty.clear();
-        self.dirty.resize(tiles, true);
+        let segments = self.cols * usize::from(height);
+        // Nothing is known of the client's screen: everything is reported, nothing copied.
+        for v in [&mut self.hashes, &mut self.prev] {
+            v.clear();
+            v.resize(segments, scroll::UNKNOWN);
+            v.shrink_to_fit();
+        }
         for v in [&mut self.top, &mut self.bottom] {
             v.clear();
             v.resize(self.cols, 0);
             v.shrink_to_fit();
         }
-        self.hashes.shrink_to_fit();
+        self.dirty.clear();
+        self.dirty.resize(self.cols, false);
         self.dirty.shrink_to_fit();
+        self.copied.clear();
+        self.copied.resize(self.cols, (0, 0));
+        self.copied.shrink_to_fit();
+        self.runs.clear();
+        self.runs.resize(self.cols, None);
+        self.runs.shrink_to_fit();
     }
 
     /// The screen size the tiles are laid over.
@@ -82,46 +112,131 @@ impl Damage {
     /// `out`, each cut to its changed rows and merged along tile rows into rectangles that each
     /// fit one bitmap (`fits_one_bitmap`). A new size or pixel format makes everything dirty.
     pub fn scan(&mut self, frame: &Frame, out: &mut Vec<Rect>) {
+        self.scan_inner(frame, out, None);
+    }
+
+    /// `scan`, and rows that moved vertically (scrolled) within their tile columns become
+    /// `copies` instead of rectangles. The copies must reach the client before the rectangles.
+    pub fn scan_with_copies(
+        &mut self,
+        frame: &Frame,
+        out: &mut Vec<Rect>,
+        copies: &mut Vec<CopyRect>,
+    ) {
+        self.scan_inner(frame, out, Some(copies));
+    }
+
+    fn scan_inner(
+        &mut self,
+        frame: &Frame,
+        out: &mut Vec<Rect>,
+        copies: Option<&mut Vec<CopyRect>>,
+    ) {
         if (frame.width, frame.height) != (self.width, self.height)
             || self.format != Some(frame.format)
         {
             self.reset(frame.width, frame.height, Some(frame.format));
         }
-        // max(1): a 0-bpp format must not make `chunks` panic.
-        let seg = (usize::from(TILE) * frame.format.bytes_per_pixel()).max(1);
-        for (ty, y0) in (0..self.height).step_by(usize::from(TILE)).enumerate() {
+        mem::swap(&mut self.hashes, &mut self.prev);
+        self.hash_rows(frame);
+        self.copied.fill((0, 0));
+        if let Some(copies) = copies {
+            self.find_copies(copies);
+        }
+        for y0 in (0..self.height).step_by(usize::from(TILE)) {
             let y1 = y0.saturating_add(TILE).min(self.height);
             self.top.fill(y1);
             self.bottom.fill(y0);
             for y in y0..y1 {
-                // A short (inconsistent) frame hashes what is there; never panics.
-                let row = frame.row(y).unwrap_or_default();
                 let base = usize::from(y) * self.cols;
-                let hashes = &mut self.hashes[base..base + self.cols];
-                for (c, (h, part)) in hashes.iter_mut().zip(row.chunks(seg)).enumerate() {
-                    let new = xxh3_64(part);
-                    if *h != new {
-                        *h = new;
+                let (new, old) = (
+                    &self.hashes[base..base + self.cols],
+                    &self.prev[base..base + self.cols],
+                );
+                for (c, (n, o)) in new.iter().zip(old).enumerate() {
+                    let (c0, c1) = self.copied[c];
+                    if n != o && !(c0..c1).contains(&y) {
                         self.top[c] = self.top[c].min(y);
                         self.bottom[c] = y + 1;
                     }
                 }
             }
-            let base = ty * self.cols;
-            for (c, dirty) in self.dirty[base..base + self.cols].iter_mut().enumerate() {
-                if *dirty {
-                    (self.top[c], self.bottom[c]) = (y0, y1);
-                }
+            for (c, dirty) in self.dirty.iter_mut().enumerate() {
                 *dirty = self.top[c] < self.bottom[c];
             }
-            self.merge_row(ty, out);
+            self.merge_row(out);
         }
     }
 
-    /// Appends the dirty tiles of tile row `ty` as rectangles (each spanning the changed rows
-    /// of its tiles) and clears their flags.
-    fn merge_row(&mut self, ty: usize, out: &mut Vec<Rect>) {
-        let flags = &mut self.dirty[ty * self.cols..(ty + 1) * self.cols];
+    /// This scan's hash of every row segment.
+    fn hash_rows(&mut self, frame: &Frame) {
+        // max(1): a 0-bpp format must not make `chunks` panic.
+        let seg = (usize::from(TILE) * frame.format.bytes_per_pixel()).max(1);
+        for y in 0..self.height {
+            let base = usize::from(y) * self.cols;
+            let hashes = &mut self.hashes[base..base + self.cols];
+            // A short (inconsistent) frame: what is not there is reported once.
+            hashes.fill(scroll::UNREAD);
+            let row = frame.row(y).unwrap_or_default();
+            for (h, part) in hashes.iter_mut().zip(row.chunks(seg)) {
+                *h = xxh3_64(part);
+            }
+        }
+    }
+
+    /// Per tile column, the longest vertically shifted run of changed rows; adjacent columns
+    /// with the same shift become one copy.
+    fn find_copies(&mut self, copies: &mut Vec<CopyRect>) {
+        let prev = scroll::Grid {
+            hashes: &self.prev,
+            cols: self.cols,
+        };
+        let new = scroll::Grid {
+            hashes: &self.hashes,
+            cols: self.cols,
+        };
+        for c in 0..self.cols {
+            let changed =
+                |y: &usize| prev.hashes[y * self.cols + c] != new.hashes[y * self.cols + c];
+            let rows = 0..usize::from(self.height);
+            self.runs[c] = rows.clone().find(changed).and_then(|lo| {
+                let hi = rows.rev().find(changed).map_or(lo, |y| y + 1);
+                scroll::column_run(prev, new, c, lo, hi)
+            });
+        }
+        let tile = usize::from(TILE);
+        for (c0, c1, run) in scroll::merge(&self.runs) {
+            let x1 = (c1 * tile).min(usize::from(self.width));
+            // Columns, rows and the source rows all lie on the u16 screen.
+            let dst = Rect::new(
+                (c0 * tile) as u16,
+                run.y0 as u16,
+                (x1 - c0 * tile) as u16,
+                (run.y1 - run.y0) as u16,
+            );
+            copies.push(CopyRect {
+                dst,
+                src_y: (run.y0 as isize + run.dy) as u16,
+            });
+            self.copied[c0..c1].fill((run.y0 as u16, run.y1 as u16));
+        }
+    }
+
+    /// The encoder read these bytes of row `y`, tile column `col`, and sent them: the client
+    /// holds them now, whatever the scan saw.
+    pub fn sent(&mut self, y: u16, col: u16, hash: u64) {
+        let (y, col) = (usize::from(y), usize::from(col));
+        if col < self.cols
+            && let Some(h) = self.hashes.get_mut(y * self.cols + col)
+        {
+            *h = hash;
+        }
+    }
+
+    /// Appends the dirty tiles of the band as rectangles (each spanning the changed rows of
+    /// its tiles) and clears their flags.
+    fn merge_row(&mut self, out: &mut Vec<Rect>) {
+        let flags = &mut self.dirty[..];
         let (top, bottom) = (&self.top, &self.bottom);
         let tile_x = |i: usize| (i as u32 * u32::from(TILE)).min(u32::from(self.width));
         let mut i = 0;
@@ -149,25 +264,31 @@ impl Damage {
         }
     }
 
-    /// The tiles under `area` are reported at the next scan (refresh rect).
+    /// The tiles under `area` are reported at the next scan (a refresh rect, or output that
+    /// never reached the client) and are no copy source until then.
     pub fn invalidate(&mut self, area: Rect) {
         let Some(a) = area.clip(self.width, self.height) else {
             return;
         };
         let t = usize::from(TILE);
         let (c0, c1) = (usize::from(a.x) / t, (a.right() as usize).div_ceil(t));
-        let (r0, r1) = (usize::from(a.y) / t, (a.bottom() as usize).div_ceil(t));
-        for r in r0..r1 {
-            self.dirty[r * self.cols + c0..r * self.cols + c1].fill(true);
+        let y0 = usize::from(a.y) / t * t;
+        let y1 = (a.bottom() as usize).div_ceil(t) * t;
+        for y in y0..y1.min(usize::from(self.height)) {
+            self.hashes[y * self.cols + c0..y * self.cols + c1].fill(scroll::UNKNOWN);
         }
     }
 
     /// Every tile is reported at the next scan.
     pub fn invalidate_all(&mut self) {
-        self.dirty.fill(true);
+        self.hashes.fill(scroll::UNKNOWN);
     }
 }
 
 #[cfg(test)]
 #[path = "damage_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "damage_copy_tests.rs"]
+mod copy_tests;

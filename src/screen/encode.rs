@@ -17,7 +17,10 @@ use ironrdp_pdu::geometry::InclusiveRectangle;
 use ironrdp_pdu::rdp::client_info::CompressionType;
 use ironrdp_pdu::rdp::headers::CompressionFlags;
 
+use xxhash_rust::xxh3::xxh3_64;
+
 use super::convert::Converter;
+use super::damage::TILE;
 use super::frame::{Frame, PixelFormat, Rect};
 use super::planar_rle::encode_plane;
 use super::rle_guess::rle_pays;
@@ -98,6 +101,12 @@ pub struct BitmapEncoder {
     update: Vec<u8>,
     /// RDP bulk compression of each fragment; its history spans the connection.
     bulk: Option<Bulk>,
+    /// One source row as read, so what is encoded and what is hashed are the same bytes.
+    row: Vec<u8>,
+    /// With `track_sent`: (row, tile column, hash) of each whole segment the last `encode`
+    /// sent, for `Damage::sent`.
+    sent: Vec<(u16, u16, u64)>,
+    track_sent: bool,
 }
 
 /// A bulk compressor and the type it announces in each fragment.
@@ -144,6 +153,9 @@ impl BitmapEncoder {
             delta: Vec::new(),
             update: Vec::new(),
             bulk: None,
+            row: Vec::new(),
+            sent: Vec::new(),
+            track_sent: false,
         };
         e.set_max_update_len(DEFAULT_MAX_UPDATE_LEN);
         e
@@ -174,6 +186,19 @@ impl BitmapEncoder {
         self.bulk = kind.and_then(Bulk::for_client);
     }
 
+    /// Whether `encode` records the hash of each whole tile-row segment it sends
+    /// (`sent_segments`): what the client holds, even if the screen changed after the scan.
+    pub fn set_track_sent(&mut self, on: bool) {
+        self.track_sent = on;
+        self.sent.clear();
+        self.sent.shrink_to_fit();
+    }
+
+    /// (row, tile column, hash) of each whole tile-row segment the last `encode` sent.
+    pub fn sent_segments(&self) -> &[(u16, u16, u64)] {
+        &self.sent
+    }
+
     /// The largest reassembled update `encode` produces now.
     pub fn max_update_len(&self) -> usize {
         update_len(self.max_pixels)
@@ -188,6 +213,7 @@ impl BitmapEncoder {
         out: &mut Vec<u8>,
     ) -> Result<usize, EncodeError> {
         let start = out.len();
+        self.sent.clear();
         let result = self.encode_inner(frame, rect, out);
         match result {
             Ok(()) => Ok(out.len() - start),
@@ -256,8 +282,19 @@ impl BitmapEncoder {
                 .row(y)
                 .and_then(|row| row.get(x0..x1))
                 .unwrap_or_default();
+            // Read once: a live framebuffer may change between two reads.
+            self.row.clear();
+            self.row.extend_from_slice(src);
             let o = i * w4;
-            conv.row(src, &mut r[o..o + w], &mut g[o..o + w], &mut b[o..o + w]);
+            conv.row(
+                &self.row,
+                &mut r[o..o + w],
+                &mut g[o..o + w],
+                &mut b[o..o + w],
+            );
+            if self.track_sent {
+                record_segments(&self.row, p, y, frame.width, bpp, &mut self.sent);
+            }
             // Pad to the multiple of 4 with the edge pixel: cheap runs for RLE, never drawn.
             for plane in [&mut *r, &mut *g, &mut *b] {
                 let edge = plane[o + w - 1];
@@ -310,6 +347,31 @@ impl BitmapEncoder {
         BitmapUpdateData::encode_header(1, &mut cursor).map_err(codec("bitmap update"))?;
         data.encode(&mut cursor).map_err(codec("bitmap data"))?;
         fragment(&self.update, self.bulk.as_mut(), out)
+    }
+}
+
+/// The hash of each whole tile-row segment of `row` (row `y` of `piece`, as read), as
+/// `Damage` computes it.
+fn record_segments(
+    row: &[u8],
+    piece: Rect,
+    y: u16,
+    width: u16,
+    bpp: usize,
+    sent: &mut Vec<(u16, u16, u64)>,
+) {
+    let tile = u32::from(TILE);
+    let (x0, x1) = (u32::from(piece.x), piece.right());
+    for col in x0.div_ceil(tile)..x1.div_ceil(tile) {
+        let (s0, s1) = (col * tile, ((col + 1) * tile).min(u32::from(width)));
+        if s1 > x1 {
+            break;
+        }
+        let bytes = ((s0 - x0) as usize * bpp)..((s1 - x0) as usize * bpp);
+        if let Some(part) = row.get(bytes) {
+            // col < width / TILE fits u16.
+            sent.push((y, col as u16, xxh3_64(part)));
+        }
     }
 }
 
@@ -393,16 +455,21 @@ pub(crate) fn fragment(
             compression_type: flags.and(kind),
             data,
         };
-        let header = FastPathHeader::new(EncryptionFlags::empty(), pdu.size());
-        let start = out.len();
-        out.resize(start + header.size() + pdu.size(), 0);
-        let mut cursor = WriteCursor::new(&mut out[start..]);
-        header
-            .encode(&mut cursor)
-            .map_err(codec("fast-path header"))?;
-        pdu.encode(&mut cursor).map_err(codec("fast-path update"))?;
+        write_pdu(&pdu, out)?;
     }
     Ok(())
+}
+
+/// Appends one fast-path update PDU with its header.
+pub(crate) fn write_pdu(pdu: &FastPathUpdatePdu<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let header = FastPathHeader::new(EncryptionFlags::empty(), pdu.size());
+    let start = out.len();
+    out.resize(start + header.size() + pdu.size(), 0);
+    let mut cursor = WriteCursor::new(&mut out[start..]);
+    header
+        .encode(&mut cursor)
+        .map_err(codec("fast-path header"))?;
+    pdu.encode(&mut cursor).map_err(codec("fast-path update"))
 }
 
 /// One fragment through the bulk compressor: its flags for the fast-path header (None: sent
