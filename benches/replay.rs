@@ -4,12 +4,13 @@
 //! `scripts/bench/bench.py frames --size 1280x800 --count 150 --out /tmp/frames.raw` writes the
 //! side-by-side bench's workload (scripts/bench-vs-freerdp.sh) as raw BGRX frames; then
 //! `REPLAY=/tmp/frames.raw REPLAY_SIZE=1280x800 cargo bench --bench replay`.
-//! Without REPLAY it says how to make the file and exits.
+//! Without REPLAY it says how to make the file and exits. Scrolled rows go as copies, as for a
+//! client that draws ScrBlt (FreeRDP, mstsc); REPLAY_COPIES=0 encodes them as bitmaps.
 
 use std::time::{Duration, Instant};
 
 use ironrdp_pdu::rdp::client_info::CompressionType;
-use thinshadow::screen::{BitmapEncoder, Damage, Frame};
+use thinshadow::screen::{BitmapEncoder, CopyRect, Damage, Frame, encode_copies};
 
 fn main() {
     let (Some(path), Some(size)) = (
@@ -36,6 +37,10 @@ fn main() {
     let mut enc = BitmapEncoder::new();
     let mut out = Vec::new();
     let mut rects = Vec::new();
+    let mut copies: Vec<CopyRect> = Vec::new();
+    let with_copies = std::env::var("REPLAY_COPIES").as_deref() != Ok("0");
+    enc.set_track_sent(with_copies);
+    let mut ncopies = 0usize;
     let (mut scan_t, mut enc_t) = (Duration::ZERO, Duration::ZERO);
     let (mut bytes, mut area, mut nrects) = (0usize, 0usize, 0usize);
     let mut first = 0;
@@ -58,13 +63,23 @@ fn main() {
     for i in 0..frames {
         let frame = Frame::xrgb8888(w, h, &data[i * frame_len..(i + 1) * frame_len]);
         rects.clear();
-        let t = Instant::now();
-        damage.scan(&frame, &mut rects);
-        let st = t.elapsed();
+        copies.clear();
         out.clear();
+        let t = Instant::now();
+        if with_copies {
+            damage.scan_with_copies(&frame, &mut rects, &mut copies);
+            encode_copies(&copies, &mut out).expect("copies");
+        } else {
+            damage.scan(&frame, &mut rects);
+        }
+        let st = t.elapsed();
+        ncopies += copies.len();
         let t = Instant::now();
         for r in &rects {
             enc.encode(&frame, *r, &mut out).expect("encode");
+            for &(y, col, hash) in enc.sent_segments() {
+                damage.sent(y, col, hash);
+            }
         }
         let et = t.elapsed();
         count_flags(&out, &mut flag_counts);
@@ -89,13 +104,14 @@ fn main() {
     );
     println!("first frame: {} KB", first / 1024);
     println!(
-        "per frame (mean of {}): scan {:.2} ms, encode {:.2} ms, {:.1} KB, {:.1} rects, {:.0} K pixels",
+        "per frame (mean of {}): scan {:.2} ms, encode {:.2} ms, {:.1} KB, {:.1} rects, {:.0} K pixels, {:.1} copies",
         frames - 1,
         scan_t.as_secs_f64() * 1e3 / n,
         enc_t.as_secs_f64() * 1e3 / n,
         bytes as f64 / 1024.0 / n,
         nrects as f64 / n,
         area as f64 / 1000.0 / n,
+        ncopies as f64 / n,
     );
     println!("bulk compression: {bulk:?}; fragments by compression flags: {flag_counts:?}");
     per_frame.sort_by_key(|p| p.0);
