@@ -22,8 +22,8 @@
 # Cases: (a) NLA shows the source's pixels, (b) a wrong password fails with the auth failure
 # exit code, (c) TLS shows the pixels, (d) the client follows picture changes, (e) TLS with a
 # wrong password is refused (skipped where the server has no TLS password check), (f) scrolling
-# regions: the client follows pixel for pixel, (g) thinshadow sent the scrolled rows as copies
-# (its session end line counts them).
+# and sideways-moved regions: the client follows pixel for pixel, (g) thinshadow sent them as
+# copies, some sideways (its session end line counts them).
 # Ends with one line "N passed, M failed" (", K skipped" when some were skipped).
 set -euo pipefail
 
@@ -391,25 +391,27 @@ case_f() { # scrolling: the client follows exactly; thinshadow sends the moved r
     fi
     paint "$T/pic1.png" || return 1
     shows "$T/pic1.png" f0 || { REASON="start picture: $REASON"; return 1; }
-    # A text view scrolling up by 8, 8, 8, 40 rows, then down by 24 (new rows from picture 2),
-    # and a second region with its own shift, each step checked pixel for pixel.
-    local prev="$T/pic1.png" step=0 dy details=""
-    for dy in 8 8 8 40 -24; do
+    # A text view scrolling up by 8, 8, 8, 40 rows, down by 24, then sideways by 40 and 40 and
+    # diagonally (what it uncovers comes from picture 2), and a second region with its own
+    # shift, each step checked pixel for pixel.
+    local prev="$T/pic1.png" step=0 move dx dy details=""
+    for move in 0,8 0,8 0,8 0,40 0,-24 40,0 -40,0 24,-16; do
         step=$((step + 1))
+        dx=${move%,*} dy=${move#*,}
         "$PY" "$PIX" scroll "$prev" "$T/scroll-$step.png" --fill "$T/pic2.png" \
-            --region 64,200,832,512 --dy "$dy" || { REASON="scroll picture $step failed"; return 1; }
+            --region 64,200,832,512 --dx "$dx" --dy "$dy" || { REASON="scroll picture $step failed"; return 1; }
         if [ "$step" = 4 ]; then
             "$PY" "$PIX" scroll "$T/scroll-$step.png" "$T/scroll-$step.png" --fill "$T/pic2.png" \
                 --region 896,100,128,600 --dy 3 || { REASON="scroll picture $step failed"; return 1; }
         fi
         paint "$T/scroll-$step.png" || return 1
-        shows "$T/scroll-$step.png" "f$step" || { REASON="scroll step $step (dy $dy): $REASON"; return 1; }
-        details="$details $dy:ok"
+        shows "$T/scroll-$step.png" "f$step" || { REASON="scroll step $step (dx,dy $move): $REASON"; return 1; }
+        details="$details $move"
         prev="$T/scroll-$step.png"
     done
     # The later cases expect the first picture.
     paint "$T/pic1.png" || return 1
-    REASON="5 scroll steps (dy$details), each pixel-exact"
+    REASON="$step scroll steps (dx,dy:$details), each pixel-exact"
 }
 
 case_b() { # wrong password: auth failure exit code; right password still accepted
@@ -454,11 +456,12 @@ if [ "$SERVER" = thinshadow ] && [[ $SKIP_CASES != *f* ]]; then
     wait_for 5 grep -q "session ended after" "$T/server.log" || true
     ended="$(grep "session ended after" "$T/server.log" | tail -n 1)"
     copies="$(sed -n 's/.* \([0-9][0-9]*\) copies.*/\1/p' <<<"$ended")"
+    sideways="$(sed -n 's/.*(\([0-9][0-9]*\) sideways).*/\1/p' <<<"$ended")"
     REASON="server: ${ended#*; }"
-    if [ "${copies:-0}" -gt 0 ]; then
-        result 0 "(g) scrolled rows went as ScrBlt copies"
+    if [ "${copies:-0}" -gt 0 ] && [ "${sideways:-0}" -gt 0 ]; then
+        result 0 "(g) scrolled and moved rows went as ScrBlt copies"
     else
-        result 1 "(g) scrolled rows went as ScrBlt copies"
+        result 1 "(g) scrolled and moved rows went as ScrBlt copies"
     fi
 fi
 run_case "(b) NLA, wrong password: auth failure" case_b

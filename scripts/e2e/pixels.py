@@ -9,9 +9,10 @@ Run with /usr/bin/python3 (Debian's python3-pil). Subcommands:
   compare REF SHOT [--crop X,Y,W,H]         one comparison; REF/SHOT are .png or XWD files
   wait-match REF SHOT --crop X,Y,W,H --timeout S [--diff OUT.png]
                                             re-read SHOT until its crop equals REF or time runs out
-  scroll IN OUT --fill P --region X,Y,W,H --dy N
+  scroll IN OUT --fill P --region X,Y,W,H [--dy N] [--dx M]
                                             IN with the region scrolled by N rows (up when
-                                            positive); the uncovered rows come from P
+                                            positive) and M columns (left when positive);
+                                            what that uncovers comes from P
   freeport                                  print a free TCP port on 127.0.0.1
   sam-line USER PASS [DOMAIN]               print a WinPR SAM file line (NT hash of PASS)
 
@@ -249,19 +250,19 @@ def cmd_wait_match(a):
 
 
 def cmd_scroll(a):
-    """IN with the region's rows moved up by DY (down when negative); the rows it uncovers
-    come from FROM at the same place, as when a scrolled view reveals new lines."""
+    """IN with the region's contents moved up by DY and left by DX (down, right when
+    negative); what they uncover comes from FILL at the same place, as when a scrolled view
+    reveals new lines."""
     img, new = load(a.inp), load(a.fill)
     x, y, w, h = a.region
-    dy = a.dy
+    dx, dy = a.dx, a.dy
     region = img.crop((x, y, x + w, y + h))
     out = img.copy()
-    if dy >= 0:
-        out.paste(region.crop((0, dy, w, h)), (x, y))
-        out.paste(new.crop((x, y + h - dy, x + w, y + h)), (x, y + h - dy))
-    else:
-        out.paste(region.crop((0, 0, w, h + dy)), (x, y - dy))
-        out.paste(new.crop((x, y, x + w, y - dy)), (x, y))
+    out.paste(new.crop((x, y, x + w, y + h)), (x, y))
+    # The part of the region that stays inside it after the move.
+    sx0, sy0 = max(0, dx), max(0, dy)
+    sx1, sy1 = min(w, w + dx), min(h, h + dy)
+    out.paste(region.crop((sx0, sy0, sx1, sy1)), (x + sx0 - dx, y + sy0 - dy))
     out.save(a.out)
     return 0
 
@@ -298,7 +299,8 @@ def main():
     sc.add_argument("out")
     sc.add_argument("--fill", required=True, help="picture the uncovered rows come from")
     sc.add_argument("--region", type=parse_crop, required=True)
-    sc.add_argument("--dy", type=int, required=True)
+    sc.add_argument("--dy", type=int, default=0)
+    sc.add_argument("--dx", type=int, default=0)
     sub.add_parser("freeport")
     s = sub.add_parser("sam-line")
     s.add_argument("user")

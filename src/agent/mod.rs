@@ -809,8 +809,8 @@ impl Agent {
             self.screen.stop();
             let secs = client.started.map_or(0, |s| s.elapsed().as_secs());
             info!(
-                "{}: session ended after {secs} s; screen: {} frames, {} bitmaps, {} copies, {} bytes before TLS",
-                client.peer, stats.frames, stats.rects, stats.copies, stats.bytes
+                "{}: session ended after {secs} s; screen: {} frames, {} bitmaps, {} copies ({} sideways), {} bytes before TLS",
+                client.peer, stats.frames, stats.rects, stats.copies, stats.sideways, stats.bytes
             );
             if let Some(keeper) = self.keeper.as_mut()
                 && keeper.session_ended(Instant::now(), unix_now())

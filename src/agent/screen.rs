@@ -20,6 +20,8 @@ pub(super) struct Stats {
     pub(super) frames: u64,
     pub(super) rects: u64,
     pub(super) copies: u64,
+    /// Copies that also moved sideways (a dragged window rather than a scroll).
+    pub(super) sideways: u64,
     pub(super) bytes: u64,
 }
 
@@ -157,7 +159,11 @@ impl Screen {
                 damage.scan_with_copies(&frame, &mut rects, &mut copies);
                 // Before any bitmap of this scan: they may cover the copies' sources.
                 match encode_copies(&copies, out) {
-                    Ok(()) => self.stats.copies += copies.len() as u64,
+                    Ok(()) => {
+                        self.stats.copies += copies.len() as u64;
+                        let sideways = copies.iter().filter(|c| c.src_x != c.dst.x).count();
+                        self.stats.sideways += sideways as u64;
+                    }
                     Err(e) => {
                         warn!("encoding {} screen copies failed: {e}", copies.len());
                         out.truncate(out_start);

@@ -9,11 +9,12 @@
 //! 510 KiB at 1080p (a shadow copy would be 8 MiB).
 
 use std::mem;
+use std::ops::Range;
 
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::frame::{Frame, PixelFormat, Rect};
-use super::scroll;
+use super::{moves, scroll};
 
 /// Tile side in pixels.
 pub const TILE: u16 = 64;
@@ -27,11 +28,24 @@ pub fn fits_one_bitmap(w: u32, h: u32) -> bool {
 }
 
 /// A screen-to-screen copy the client can do itself: `dst` gets the client's pixels that are
-/// at (`dst.x`, `src_y`) before the copy.
+/// at (`src_x`, `src_y`) before the copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CopyRect {
     pub dst: Rect,
+    pub src_x: u16,
     pub src_y: u16,
+}
+
+/// Tile columns tried for a sideways move per scan: each costs a few hundred hashes.
+const MAX_SIDEWAYS_COLUMNS: usize = 16;
+/// Scans a column skips the sideways search after it found nothing there.
+const SIDEWAYS_BACKOFF: u8 = 8;
+
+fn overlap(a: Rect, b: Rect) -> bool {
+    u32::from(a.x) < b.right()
+        && u32::from(b.x) < a.right()
+        && u32::from(a.y) < b.bottom()
+        && u32::from(b.y) < a.bottom()
 }
 
 pub struct Damage {
@@ -51,8 +65,11 @@ pub struct Damage {
     bottom: Vec<u16>,
     dirty: Vec<bool>,
     /// Per tile column: the rows a copy covers in this scan.
-    copied: Vec<(u16, u16)>,
+    copied: Vec<[(u16, u16); 2]>,
     runs: Vec<Option<scroll::Run>>,
+    /// Per tile column: scans until a sideways move is looked for again after a miss, so an
+    /// animation does not pay for the search at every scan.
+    sideways_backoff: Vec<u8>,
 }
 
 impl Damage {
@@ -70,6 +87,7 @@ impl Damage {
             dirty: Vec::new(),
             copied: Vec::new(),
             runs: Vec::new(),
+            sideways_backoff: Vec::new(),
         };
         d.reset(width, height, None);
         d
@@ -96,11 +114,14 @@ impl Damage {
         self.dirty.resize(self.cols, false);
         self.dirty.shrink_to_fit();
         self.copied.clear();
-        self.copied.resize(self.cols, (0, 0));
+        self.copied.resize(self.cols, [(0, 0); 2]);
         self.copied.shrink_to_fit();
         self.runs.clear();
         self.runs.resize(self.cols, None);
         self.runs.shrink_to_fit();
+        self.sideways_backoff.clear();
+        self.sideways_backoff.resize(self.cols, 0);
+        self.sideways_backoff.shrink_to_fit();
     }
 
     /// The screen size the tiles are laid over.
@@ -139,9 +160,9 @@ impl Damage {
         }
         mem::swap(&mut self.hashes, &mut self.prev);
         self.hash_rows(frame);
-        self.copied.fill((0, 0));
+        self.copied.fill([(0, 0); 2]);
         if let Some(copies) = copies {
-            self.find_copies(copies);
+            self.find_copies(frame, copies);
         }
         for y0 in (0..self.height).step_by(usize::from(TILE)) {
             let y1 = y0.saturating_add(TILE).min(self.height);
@@ -154,8 +175,8 @@ impl Damage {
                     &self.prev[base..base + self.cols],
                 );
                 for (c, (n, o)) in new.iter().zip(old).enumerate() {
-                    let (c0, c1) = self.copied[c];
-                    if n != o && !(c0..c1).contains(&y) {
+                    let copied = self.copied[c].iter().any(|&(c0, c1)| (c0..c1).contains(&y));
+                    if n != o && !copied {
                         self.top[c] = self.top[c].min(y);
                         self.bottom[c] = y + 1;
                     }
@@ -184,42 +205,138 @@ impl Damage {
         }
     }
 
-    /// Per tile column, the longest vertically shifted run of changed rows; adjacent columns
-    /// with the same shift become one copy.
-    fn find_copies(&mut self, copies: &mut Vec<CopyRect>) {
-        let prev = scroll::Grid {
-            hashes: &self.prev,
-            cols: self.cols,
-        };
-        let new = scroll::Grid {
-            hashes: &self.hashes,
-            cols: self.cols,
-        };
-        for c in 0..self.cols {
-            let changed =
-                |y: &usize| prev.hashes[y * self.cols + c] != new.hashes[y * self.cols + c];
-            let rows = 0..usize::from(self.height);
-            self.runs[c] = rows.clone().find(changed).and_then(|lo| {
+    /// Per tile column, the longest run of changed rows found shifted in the previous scan:
+    /// vertically (scrolling), else sideways too (a moved window); adjacent columns with the
+    /// same shift become one copy. Copies never read what another one writes.
+    fn find_copies(&mut self, frame: &Frame, copies: &mut Vec<CopyRect>) {
+        let (cols, tile, width) = (self.cols, usize::from(TILE), usize::from(self.width));
+        let shifted = moves::Shifted::new(frame);
+        {
+            let prev = scroll::Grid {
+                hashes: &self.prev,
+                cols,
+            };
+            let new = scroll::Grid {
+                hashes: &self.hashes,
+                cols,
+            };
+            let mut sideways_left = MAX_SIDEWAYS_COLUMNS;
+            for b in &mut self.sideways_backoff {
+                *b = b.saturating_sub(1);
+            }
+            for c in 0..cols {
+                let changed = |y: &usize| prev.hashes[y * cols + c] != new.hashes[y * cols + c];
+                let rows = 0..usize::from(self.height);
+                let Some(lo) = rows.clone().find(changed) else {
+                    self.runs[c] = None;
+                    continue;
+                };
                 let hi = rows.rev().find(changed).map_or(lo, |y| y + 1);
-                scroll::column_run(prev, new, c, lo, hi)
-            });
+                let backoff = &mut self.sideways_backoff[c];
+                self.runs[c] = scroll::column_run(prev, new, c, lo, hi).or_else(|| {
+                    let whole = (c + 1) * tile <= width;
+                    // After a reset or an invalidation nothing is known to copy from.
+                    let known = scroll::known(prev.at((lo + hi) / 2, c));
+                    if !whole || !known || hi - lo < scroll::MIN_RUN || sideways_left == 0 {
+                        return None;
+                    }
+                    if *backoff > 0 {
+                        return None;
+                    }
+                    sideways_left -= 1;
+                    let found = moves::column_move(prev, new, &shifted, c, lo, hi);
+                    *backoff = if found.is_some() { 0 } else { SIDEWAYS_BACKOFF };
+                    found
+                });
+            }
         }
-        let tile = usize::from(TILE);
+        let mut taken: Vec<(Rect, Rect)> = Vec::new();
+        let mut fixes: Vec<(usize, u64)> = Vec::new();
         for (c0, c1, run) in scroll::merge(&self.runs) {
-            let x1 = (c1 * tile).min(usize::from(self.width));
+            let x = c0 * tile;
+            let w = (c1 * tile).min(width) - x;
+            let to_x = x as isize + run.dx;
+            if to_x < 0 || to_x as usize + w > width {
+                continue;
+            }
+            let to_x = to_x as usize;
             // Columns, rows and the source rows all lie on the u16 screen.
-            let dst = Rect::new(
-                (c0 * tile) as u16,
-                run.y0 as u16,
-                (x1 - c0 * tile) as u16,
-                (run.y1 - run.y0) as u16,
-            );
+            let h = (run.y1 - run.y0) as u16;
+            let src = Rect::new(x as u16, (run.y0 as isize + run.dy) as u16, w as u16, h);
+            let dst = Rect::new(to_x as u16, run.y0 as u16, w as u16, h);
+            if taken
+                .iter()
+                .any(|(s, d)| overlap(dst, *d) || overlap(dst, *s) || overlap(src, *d))
+            {
+                continue;
+            }
+            // The tile columns the copy fills whole.
+            let cover = to_x.div_ceil(tile)..if to_x + w == width {
+                cols
+            } else {
+                (to_x + w) / tile
+            };
+            let rows = (run.y0 as u16, run.y1 as u16);
+            if !self.copied[cover.clone()].iter().all(|c| c[1] == (0, 0)) {
+                continue;
+            }
+            fixes.clear();
+            if run.dx != 0
+                && !self.confirm_sideways(&shifted, run, c0..c1, cover.clone(), &mut fixes)
+            {
+                continue;
+            }
+            for &(i, hash) in &fixes {
+                self.hashes[i] = hash;
+            }
+            for slots in &mut self.copied[cover] {
+                let free = usize::from(slots[0] != (0, 0));
+                slots[free] = rows;
+            }
             copies.push(CopyRect {
                 dst,
-                src_y: (run.y0 as isize + run.dy) as u16,
+                src_x: src.x,
+                src_y: src.y,
             });
-            self.copied[c0..c1].fill((run.y0 as u16, run.y1 as u16));
+            taken.push((src, dst));
         }
+    }
+
+    /// Reads the rows a sideways copy writes once more, checks them against its source and
+    /// notes in `fixes` the hash of each tile segment it fills whole, from that same read: what
+    /// the client will hold even if the screen changed since the scan.
+    fn confirm_sideways(
+        &self,
+        frame: &moves::Shifted,
+        run: scroll::Run,
+        sources: Range<usize>,
+        cover: Range<usize>,
+        fixes: &mut Vec<(usize, u64)>,
+    ) -> bool {
+        let tile = usize::from(TILE);
+        let to_x = sources.start * tile;
+        let to_x = (to_x as isize + run.dx) as usize;
+        let mut row = Vec::new();
+        for y in run.y0..run.y1 {
+            row.clear();
+            for c in sources.clone() {
+                let Some(part) = frame.bytes(y, (c * tile) as isize + run.dx) else {
+                    return false;
+                };
+                let src = (y as isize + run.dy) as usize * self.cols + c;
+                if self.prev.get(src) != Some(&xxh3_64(part)) {
+                    return false;
+                }
+                row.extend_from_slice(part);
+            }
+            let bpp = frame.bytes_per_pixel();
+            for c in cover.clone() {
+                let from = (c * tile - to_x) * bpp;
+                let to = (from + tile * bpp).min(row.len());
+                fixes.push((y * self.cols + c, xxh3_64(&row[from..to])));
+            }
+        }
+        true
     }
 
     /// The encoder read these bytes of row `y`, tile column `col`, and sent them: the client

@@ -66,13 +66,36 @@ fn scroll(
     }
 }
 
+/// A window of `w`x`h` at (`x`, `y`) dragged by (`mx`, `my`) over a background of noise.
+fn drag(
+    data: &mut [u8],
+    rng: &mut Rng,
+    (x, y, w, h): (usize, usize, usize, usize),
+    (mx, my): (isize, isize),
+) {
+    let block: Vec<Vec<u8>> = (y..y + h)
+        .map(|r| data[r * STRIDE + x * 4..r * STRIDE + (x + w) * 4].to_vec())
+        .collect();
+    for r in y..y + h {
+        data[r * STRIDE + x * 4..r * STRIDE + (x + w) * 4]
+            .iter_mut()
+            .for_each(|b| *b = rng.next() as u8);
+    }
+    let (nx, ny) = ((x as isize + mx) as usize, (y as isize + my) as usize);
+    for (i, row) in block.iter().enumerate() {
+        let o = (ny + i) * STRIDE + nx * 4;
+        data[o..o + w * 4].copy_from_slice(row);
+    }
+}
+
 /// What the client does with a copy: rows in order so an overlapping copy reads old rows.
 fn apply_copy(client: &mut [u8], c: &CopyRect) {
     let (x0, x1) = (usize::from(c.dst.x) * 4, c.dst.right() as usize * 4);
+    let sx = usize::from(c.src_x) * 4;
     let rows: Vec<Vec<u8>> = (0..usize::from(c.dst.h))
         .map(|i| {
-            let s = (usize::from(c.src_y) + i) * STRIDE;
-            client[s + x0..s + x1].to_vec()
+            let s = (usize::from(c.src_y) + i) * STRIDE + sx;
+            client[s..s + x1 - x0].to_vec()
         })
         .collect();
     for (i, row) in rows.iter().enumerate() {
@@ -133,6 +156,7 @@ fn a_scrolled_region_is_copied_and_only_new_rows_are_encoded() {
         copies,
         vec![CopyRect {
             dst: Rect::new(64, 40, 384, 294),
+            src_x: 64,
             src_y: 46
         }]
     );
@@ -152,13 +176,22 @@ fn the_client_follows_scrolls_and_changes_made_between_scan_and_encode() {
     let mut d = Damage::new(W, H);
     let mut enc = BitmapEncoder::new();
     enc.set_track_sent(true);
-    let mut copied = 0;
+    let (mut copied, mut sideways) = (0, 0);
     for step in 0..300 {
         let (rects, copies) = scan(&mut d, &source, &mut client);
         copied += copies.len();
+        sideways += copies.iter().filter(|c| c.src_x != c.dst.x).count();
         // Between the scan and the encoding the source may scroll again (a torn frame): the
         // client then gets newer rows than the scan hashed.
         let change = |source: &mut Vec<u8>, rng: &mut Rng| {
+            if rng.below(2) == 0 {
+                let (w, h) = (64 + rng.below(256) as usize, 32 + rng.below(200) as usize);
+                let x = 40 + rng.below(W as u64 - 80 - w as u64) as usize;
+                let y = 20 + rng.below(H as u64 - 40 - h as u64) as usize;
+                let mx = rng.below(41) as isize - 20;
+                let my = rng.below(41) as isize - 20;
+                return drag(source, rng, (x, y, w, h), (mx, my));
+            }
             let x0 = rng.below(4) as usize * 64;
             let x1 = (x0 + 64 * (1 + rng.below(4) as usize)).min(usize::from(W));
             let y0 = rng.below(200) as usize;
@@ -188,7 +221,41 @@ fn the_client_follows_scrolls_and_changes_made_between_scan_and_encode() {
         );
         change(&mut source, &mut rng);
     }
-    assert!(copied > 50, "copies were tried: {copied}");
+    assert!(
+        copied > 50 && sideways > 20,
+        "copies: {copied}, sideways {sideways}"
+    );
+}
+
+#[test]
+fn a_dragged_window_is_copied_sideways() {
+    let mut rng = Rng(11);
+    let mut source = picture(&mut rng);
+    let mut client = vec![0; source.len()];
+    let mut d = Damage::new(W, H);
+    let mut enc = BitmapEncoder::new();
+    enc.set_track_sent(true);
+    let (rects, _) = scan(&mut d, &source, &mut client);
+    for r in rects {
+        send(&mut d, &mut enc, &source, &mut client, r);
+    }
+    drag(&mut source, &mut rng, (100, 50, 300, 200), (6, 3));
+    let (rects, copies) = scan(&mut d, &source, &mut client);
+    // Source columns 2..6 (128..384) lie inside the window: they land at 134..390.
+    assert_eq!(
+        copies,
+        vec![CopyRect {
+            dst: Rect::new(134, 53, 256, 200),
+            src_x: 128,
+            src_y: 50
+        }]
+    );
+    let encoded: u32 = rects.iter().map(|r| u32::from(r.w) * u32::from(r.h)).sum();
+    assert!(encoded < 512 * 384 / 2, "{rects:?}");
+    for r in rects {
+        send(&mut d, &mut enc, &source, &mut client, r);
+    }
+    assert!(client == source);
 }
 
 #[test]

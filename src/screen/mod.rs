@@ -17,6 +17,7 @@ mod encode;
 mod fbdev;
 pub mod font;
 mod frame;
+mod moves;
 mod orders;
 mod panel;
 pub mod placeholder;

@@ -53,7 +53,7 @@ fn scr_blt(copy: &CopyRect, data: &mut Vec<u8>) {
         data.extend_from_slice(&(v as i16).to_le_bytes());
     }
     data.push(SRCCOPY);
-    for v in [d.x, copy.src_y] {
+    for v in [copy.src_x, copy.src_y] {
         data.extend_from_slice(&(v as i16).to_le_bytes());
     }
 }
@@ -85,6 +85,7 @@ mod tests {
     fn one_scr_blt_in_one_orders_update() {
         let copy = CopyRect {
             dst: Rect::new(320, 80, 512, 318),
+            src_x: 320,
             src_y: 82,
         };
         let mut out = Vec::new();
@@ -102,6 +103,7 @@ mod tests {
     fn many_copies_are_cut_into_whole_updates() {
         let copy = CopyRect {
             dst: Rect::new(0, 0, 64, 64),
+            src_x: 6,
             src_y: 10,
         };
         let mut out = Vec::new();

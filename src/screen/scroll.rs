@@ -11,7 +11,7 @@ pub const UNKNOWN: u64 = 0x9e37_79b9_7f4a_7c15;
 /// Hash of a segment the scan could not read (a frame shorter than its size says).
 pub const UNREAD: u64 = 0x7f4a_7c15_9e37_79b9;
 
-fn known(h: u64) -> bool {
+pub(super) fn known(h: u64) -> bool {
     h != UNKNOWN && h != UNREAD
 }
 
@@ -24,13 +24,14 @@ const MAX_CANDIDATES: usize = 8;
 /// Steps taken from a sample position to find a row unlike the one above it.
 const SAMPLE_STEPS: usize = 16;
 
-/// Rows `y0..y1` of a column (or of adjacent columns) equal the previous frame's rows
-/// `y0 + dy..y1 + dy`.
+/// Rows `y0..y1` of a column (or of adjacent columns), moved `dx` pixels sideways, equal the
+/// previous frame's rows `y0 + dy..y1 + dy` of that column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {
     pub y0: usize,
     pub y1: usize,
     pub dy: isize,
+    pub dx: isize,
 }
 
 impl Run {
@@ -47,11 +48,11 @@ pub struct Grid<'a> {
 }
 
 impl Grid<'_> {
-    fn at(&self, y: usize, c: usize) -> u64 {
+    pub(super) fn at(&self, y: usize, c: usize) -> u64 {
         self.hashes[y * self.cols + c]
     }
 
-    fn rows(&self) -> usize {
+    pub(super) fn rows(&self) -> usize {
         self.hashes.len().checked_div(self.cols).unwrap_or(0)
     }
 }
@@ -71,14 +72,19 @@ pub fn column_run(prev: Grid, new: Grid, c: usize, lo: usize, hi: usize) -> Opti
             continue;
         };
         let want = new.at(y, c);
-        let (from, to) = (y.saturating_sub(MAX_SHIFT), (y + MAX_SHIFT + 1).min(rows));
-        for src in from..to {
-            if src != y && prev.at(src, c) == want {
-                let dy = src as isize - y as isize;
-                if n < MAX_CANDIDATES && !candidates[..n].contains(&dy) {
-                    candidates[n] = dy;
-                    n += 1;
-                }
+        // Nearest first, at most two a sample: a line repeated further away must not crowd
+        // out the real shift.
+        let shifts = (1..=MAX_SHIFT as isize).flat_map(|d| [d, -d]);
+        let found = shifts
+            .filter(|&dy| {
+                let src = y as isize + dy;
+                (0..rows as isize).contains(&src) && prev.at(src as usize, c) == want
+            })
+            .take(2);
+        for dy in found {
+            if n < MAX_CANDIDATES && !candidates[..n].contains(&dy) {
+                candidates[n] = dy;
+                n += 1;
             }
         }
     }
@@ -111,7 +117,12 @@ fn longest_run(prev: Grid, new: Grid, c: usize, lo: usize, hi: usize, dy: isize)
         match (matches, start) {
             (true, None) => start = Some(y),
             (false, Some(y0)) => {
-                let run = Run { y0, y1: y, dy };
+                let run = Run {
+                    y0,
+                    y1: y,
+                    dy,
+                    dx: 0,
+                };
                 if best.is_none_or(|b| run.len() > b.len()) {
                     best = Some(run);
                 }
@@ -131,11 +142,11 @@ pub fn merge(runs: &[Option<Run>]) -> Vec<(usize, usize, Run)> {
         let Some(run) = *run else { continue };
         if let Some((_, end, shared)) = out.last_mut()
             && *end == c
-            && shared.dy == run.dy
+            && (shared.dy, shared.dx) == (run.dy, run.dx)
         {
             let (y0, y1) = (shared.y0.max(run.y0), shared.y1.min(run.y1));
             if y1 >= y0 + MIN_RUN {
-                *shared = Run { y0, y1, dy: run.dy };
+                *shared = Run { y0, y1, ..run };
                 *end = c + 1;
                 continue;
             }
@@ -173,7 +184,8 @@ mod tests {
             Run {
                 y0: 10,
                 y1: 87,
-                dy: 3
+                dy: 3,
+                dx: 0
             }
         );
     }
@@ -189,7 +201,8 @@ mod tests {
             Run {
                 y0: 40,
                 y1: 200,
-                dy: -25
+                dy: -25,
+                dx: 0
             }
         );
     }
@@ -237,7 +250,7 @@ mod tests {
 
     #[test]
     fn merge_keeps_the_shared_rows_of_equal_shifts() {
-        let r = |y0, y1, dy| Some(Run { y0, y1, dy });
+        let r = |y0, y1, dy| Some(Run { y0, y1, dy, dx: 0 });
         let runs = [
             None,
             r(10, 100, 2),
@@ -255,7 +268,8 @@ mod tests {
                     Run {
                         y0: 12,
                         y1: 100,
-                        dy: 2
+                        dy: 2,
+                        dx: 0
                     }
                 ),
                 (
@@ -264,7 +278,8 @@ mod tests {
                     Run {
                         y0: 10,
                         y1: 100,
-                        dy: 5
+                        dy: 5,
+                        dx: 0
                     }
                 ),
                 (
@@ -273,7 +288,8 @@ mod tests {
                     Run {
                         y0: 10,
                         y1: 20,
-                        dy: 5
+                        dy: 5,
+                        dx: 0
                     }
                 ),
             ]
