@@ -74,14 +74,6 @@ fn main() {
         }
         let st = t.elapsed();
         ncopies += copies.len();
-        if i > 0 && i < 6 {
-            eprintln!(
-                rects
-                    .iter()
-                    .map(|r| (r.x, r.y, r.w, r.h))
-                    .collect::<Vec<_>>()
-            );
-        }
         let t = Instant::now();
         for r in &rects {
             enc.encode(&frame, *r, &mut out).expect("encode");
