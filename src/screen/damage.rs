@@ -277,7 +277,7 @@ impl Damage {
                 (to_x + w) / tile
             };
             let rows = (run.y0 as u16, run.y1 as u16);
-            if !self.copied[cover.clone()].iter().all(|c| c[1] == (0, 0)) {
+            if cover.is_empty() || !self.copied[cover.clone()].iter().all(|c| c[1] == (0, 0)) {
                 continue;
             }
             fixes.clear();
@@ -288,6 +288,17 @@ impl Damage {
             }
             for &(i, hash) in &fixes {
                 self.hashes[i] = hash;
+            }
+            if run.dx != 0 {
+                // The copy also writes into the tiles at its two edges, from a read that may
+                // be newer than the scan's: those are sent in this scan, as the encoder reads
+                // them, whether the scan saw them change or not.
+                let edges = [to_x / tile, (to_x + w - 1) / tile];
+                for y in run.y0..run.y1 {
+                    for c in edges.into_iter().filter(|c| !cover.contains(c)) {
+                        self.prev[y * cols + c] = scroll::UNKNOWN;
+                    }
+                }
             }
             for slots in &mut self.copied[cover] {
                 let free = usize::from(slots[0] != (0, 0));
@@ -323,11 +334,13 @@ impl Damage {
                 let Some(part) = frame.bytes(y, (c * tile) as isize + run.dx) else {
                     return false;
                 };
+                // Copied first, then hashed: the bytes checked are the bytes noted.
+                let start = row.len();
+                row.extend_from_slice(part);
                 let src = (y as isize + run.dy) as usize * self.cols + c;
-                if self.prev.get(src) != Some(&xxh3_64(part)) {
+                if self.prev.get(src) != Some(&xxh3_64(&row[start..])) {
                     return false;
                 }
-                row.extend_from_slice(part);
             }
             let bpp = frame.bytes_per_pixel();
             for c in cover.clone() {

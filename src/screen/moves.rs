@@ -187,6 +187,13 @@ mod tests {
         }
     }
 
+    fn grid(hashes: &[u64]) -> Grid<'_> {
+        Grid {
+            hashes,
+            cols: W / 64,
+        }
+    }
+
     fn grid_hashes(data: &[u8]) -> Vec<u64> {
         data.chunks(W * 4)
             .flat_map(|row| row.chunks(256).map(xxh3_64))
@@ -205,14 +212,7 @@ mod tests {
             }
         }
         let (ph, nh) = (grid_hashes(&old), grid_hashes(&new));
-        let prev = Grid {
-            hashes: &ph,
-            cols: W / 64,
-        };
-        let grid = Grid {
-            hashes: &nh,
-            cols: W / 64,
-        };
+        let (prev, grid) = (grid(&ph), grid(&nh));
         let f = frame(&new);
         let shifted = Shifted::new(&f);
         // Source columns 2, 3 and 4 lie inside the block; new rows 44..144 hold them.
@@ -239,14 +239,7 @@ mod tests {
         let new = vec![0x80; W * H * 4];
         let (ph, nh) = (grid_hashes(&old), grid_hashes(&new));
         let f = frame(&new);
-        let prev = Grid {
-            hashes: &ph,
-            cols: W / 64,
-        };
-        let grid = Grid {
-            hashes: &nh,
-            cols: W / 64,
-        };
-        assert_eq!(column_move(prev, grid, &Shifted::new(&f), 2, 0, H), None);
+        let shifted = Shifted::new(&f);
+        assert_eq!(column_move(grid(&ph), grid(&nh), &shifted, 2, 0, H), None);
     }
 }
