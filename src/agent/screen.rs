@@ -136,6 +136,17 @@ impl Screen {
             None => self.source.frame()?,
         };
         if !waiting {
+            if !frame.is_consistent() {
+                // Nothing of it can be encoded: leave the damage state as it is until a
+                // whole frame comes, and say so once.
+                if !self.source_failing {
+                    warn!(
+                        "the screen source gave a frame shorter than its size; waiting for a whole one"
+                    );
+                }
+                self.source_failing = true;
+                return Ok(Produced::Output);
+            }
             self.source_failing = false;
         }
         if (frame.width, frame.height) != self.size {
