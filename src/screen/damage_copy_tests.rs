@@ -276,3 +276,74 @@ fn invalidated_areas_are_never_a_copy_source() {
     let (_, copies) = scan(&mut d, &source, &mut client);
     assert_eq!(copies, vec![]);
 }
+
+#[test]
+fn odd_sizes_and_16_bpp_never_copy_wrong_or_out_of_bounds() {
+    let mut rng = Rng(0x0dd);
+    let (mut copied, mut sideways) = (0, 0);
+    for (w, h, format) in [
+        (70u16, 33u16, PixelFormat::XRGB8888),
+        (130, 200, PixelFormat::RGB565),
+        (200, 150, PixelFormat::XRGB8888),
+        (63, 90, PixelFormat::RGB565),
+    ] {
+        let bpp = format.bytes_per_pixel();
+        let stride = usize::from(w) * bpp;
+        let mut source: Vec<u8> = (0..stride * usize::from(h))
+            .map(|_| rng.next() as u8)
+            .collect();
+        let mut client = vec![0u8; source.len()];
+        let mut d = Damage::new(w, h);
+        for step in 0..40 {
+            let (mut rects, mut copies) = (Vec::new(), Vec::new());
+            let frame = Frame {
+                width: w,
+                height: h,
+                stride,
+                format,
+                data: &source,
+            };
+            d.scan_with_copies(&frame, &mut rects, &mut copies);
+            copied += copies.len();
+            sideways += copies.iter().filter(|c| c.src_x != c.dst.x).count();
+            for c in &copies {
+                assert!(c.dst.right() <= u32::from(w) && c.dst.bottom() <= u32::from(h));
+                assert!(u32::from(c.src_x) + u32::from(c.dst.w) <= u32::from(w));
+                assert!(u32::from(c.src_y) + u32::from(c.dst.h) <= u32::from(h));
+                let len = usize::from(c.dst.w) * bpp;
+                let rows: Vec<Vec<u8>> = (0..usize::from(c.dst.h))
+                    .map(|i| {
+                        let s = (usize::from(c.src_y) + i) * stride + usize::from(c.src_x) * bpp;
+                        client[s..s + len].to_vec()
+                    })
+                    .collect();
+                for (i, row) in rows.iter().enumerate() {
+                    let o = (usize::from(c.dst.y) + i) * stride + usize::from(c.dst.x) * bpp;
+                    client[o..o + len].copy_from_slice(row);
+                }
+            }
+            for r in rects {
+                for y in r.y..r.y + r.h {
+                    let o = usize::from(y) * stride;
+                    let (a, b) = (o + usize::from(r.x) * bpp, o + r.right() as usize * bpp);
+                    client[a..b].copy_from_slice(&source[a..b]);
+                }
+            }
+            assert!(client == source, "{w}x{h} {format:?} step {step}");
+            // Next: the whole screen scrolls up, or its rows shift sideways, by a few pixels.
+            let n = 1 + rng.below(6) as usize;
+            if step % 2 == 0 {
+                let by = (n * stride).min(source.len());
+                source.rotate_left(by);
+            } else {
+                for row in source.chunks_mut(stride) {
+                    row.rotate_right((n * bpp).min(row.len()));
+                }
+            }
+        }
+    }
+    assert!(
+        copied > 20 && sideways > 5,
+        "copies {copied}, sideways {sideways}"
+    );
+}
