@@ -69,7 +69,6 @@ impl Screen {
         self.size = (width, height);
         self.damage = Some(Damage::new(width, height));
         self.copies = copies;
-        self.stats = Stats::default();
         // Copies need to know what the client holds: the bytes each bitmap was made of.
         self.encoder.set_track_sent(copies);
         self.queue.clear();
@@ -80,6 +79,8 @@ impl Screen {
     }
 
     pub(super) fn stop(&mut self) {
+        // Counted over the whole session, reactivations included; read before `stop`.
+        self.stats = Stats::default();
         self.damage = None;
         self.encoder.set_compression(None);
         self.queue.clear();
