@@ -135,23 +135,56 @@ fn send(d: &mut Damage, enc: &mut BitmapEncoder, source: &[u8], client: &mut [u8
     }
 }
 
+/// A source, the model of its client, and the damage and encoder between them.
+struct Synced {
+    rng: Rng,
+    source: Vec<u8>,
+    client: Vec<u8>,
+    d: Damage,
+    enc: BitmapEncoder,
+}
+
+impl Synced {
+    fn new(seed: u64) -> Self {
+        let mut rng = Rng(seed);
+        let source = picture(&mut rng);
+        let client = vec![0; source.len()];
+        let mut enc = BitmapEncoder::new();
+        enc.set_track_sent(true);
+        Synced {
+            rng,
+            source,
+            client,
+            d: Damage::new(W, H),
+            enc,
+        }
+    }
+
+    /// One scan, its copies applied and its rectangles sent; the scan's output.
+    fn sync(&mut self) -> (Vec<Rect>, Vec<CopyRect>) {
+        let (rects, copies) = scan(&mut self.d, &self.source, &mut self.client);
+        for &r in &rects {
+            send(
+                &mut self.d,
+                &mut self.enc,
+                &self.source,
+                &mut self.client,
+                r,
+            );
+        }
+        (rects, copies)
+    }
+}
+
 #[test]
 fn a_scrolled_region_is_copied_and_only_new_rows_are_encoded() {
-    let mut rng = Rng(7);
-    let mut source = picture(&mut rng);
-    let mut client = vec![0; source.len()];
-    let mut d = Damage::new(W, H);
-    let mut enc = BitmapEncoder::new();
-    enc.set_track_sent(true);
-    let (rects, copies) = scan(&mut d, &source, &mut client);
+    let mut s = Synced::new(7);
+    let (_, copies) = s.sync();
     assert!(copies.is_empty());
-    for r in rects {
-        send(&mut d, &mut enc, &source, &mut client, r);
-    }
-    assert!(client == source);
+    assert!(s.client == s.source);
 
-    scroll(&mut source, &mut rng, (64, 448), (40, 340), 6);
-    let (rects, copies) = scan(&mut d, &source, &mut client);
+    scroll(&mut s.source, &mut s.rng, (64, 448), (40, 340), 6);
+    let (rects, copies) = s.sync();
     assert_eq!(
         copies,
         vec![CopyRect {
@@ -162,10 +195,7 @@ fn a_scrolled_region_is_copied_and_only_new_rows_are_encoded() {
     );
     let encoded: u32 = rects.iter().map(|r| u32::from(r.w) * u32::from(r.h)).sum();
     assert_eq!(encoded, 384 * 6, "only the 6 uncovered rows: {rects:?}");
-    for r in rects {
-        send(&mut d, &mut enc, &source, &mut client, r);
-    }
-    assert!(client == source);
+    assert!(s.client == s.source);
 }
 
 #[test]
@@ -229,18 +259,10 @@ fn the_client_follows_scrolls_and_changes_made_between_scan_and_encode() {
 
 #[test]
 fn a_dragged_window_is_copied_sideways() {
-    let mut rng = Rng(11);
-    let mut source = picture(&mut rng);
-    let mut client = vec![0; source.len()];
-    let mut d = Damage::new(W, H);
-    let mut enc = BitmapEncoder::new();
-    enc.set_track_sent(true);
-    let (rects, _) = scan(&mut d, &source, &mut client);
-    for r in rects {
-        send(&mut d, &mut enc, &source, &mut client, r);
-    }
-    drag(&mut source, &mut rng, (100, 50, 300, 200), (6, 3));
-    let (rects, copies) = scan(&mut d, &source, &mut client);
+    let mut s = Synced::new(11);
+    s.sync();
+    drag(&mut s.source, &mut s.rng, (100, 50, 300, 200), (6, 3));
+    let (rects, copies) = s.sync();
     // Source columns 2..6 (128..384) lie inside the window: they land at 134..390.
     assert_eq!(
         copies,
@@ -252,28 +274,17 @@ fn a_dragged_window_is_copied_sideways() {
     );
     let encoded: u32 = rects.iter().map(|r| u32::from(r.w) * u32::from(r.h)).sum();
     assert!(encoded < 512 * 384 / 2, "{rects:?}");
-    for r in rects {
-        send(&mut d, &mut enc, &source, &mut client, r);
-    }
-    assert!(client == source);
+    assert!(s.client == s.source);
 }
 
 #[test]
 fn invalidated_areas_are_never_a_copy_source() {
-    let mut rng = Rng(99);
-    let mut source = picture(&mut rng);
-    let mut client = vec![0; source.len()];
-    let mut d = Damage::new(W, H);
-    let (rects, _) = scan(&mut d, &source, &mut client);
-    let mut enc = BitmapEncoder::new();
-    enc.set_track_sent(true);
-    for r in rects {
-        send(&mut d, &mut enc, &source, &mut client, r);
-    }
+    let mut s = Synced::new(99);
+    s.sync();
     // Output lost (say, dropped when the placeholder came): nothing there is known.
-    d.invalidate_all();
-    scroll(&mut source, &mut rng, (0, 512), (0, 384), 10);
-    let (_, copies) = scan(&mut d, &source, &mut client);
+    s.d.invalidate_all();
+    scroll(&mut s.source, &mut s.rng, (0, 512), (0, 384), 10);
+    let (_, copies) = s.sync();
     assert_eq!(copies, vec![]);
 }
 

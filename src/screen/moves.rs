@@ -11,7 +11,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::damage::TILE;
 use super::frame::Frame;
-use super::scroll::{Grid, MIN_RUN, Run, known};
+use super::scroll::{Grid, MIN_RUN, Run, best_run, known};
 
 /// Sideways shifts searched each way, in pixels.
 const MAX_DX: isize = 96;
@@ -127,34 +127,25 @@ fn longest_run(
     rows_changed: Range<usize>,
     (dx, dy): (isize, isize),
 ) -> Option<(Run, usize)> {
-    let (lo, hi) = (rows_changed.start, rows_changed.end);
     let rows = prev.rows() as isize;
     let x = (c * usize::from(TILE)) as isize + dx;
-    let mut best: Option<(Run, usize)> = None;
-    let mut start = None;
-    let mut changed = 0;
-    for y in lo..=hi {
+    let matches = |y: usize| {
         let src = y as isize + dy;
-        let matches = y < hi
-            && (0..rows).contains(&src)
-            && known(prev.at(src as usize, c))
-            && frame.hash(y, x) == Some(prev.at(src as usize, c));
-        if matches && y < hi && new.at(y, c) != prev.at(y, c) {
-            changed += 1;
+        (0..rows).contains(&src) && {
+            let old = prev.at(src as usize, c);
+            known(old) && frame.hash(y, x) == Some(old)
         }
-        match (matches, start) {
-            (true, None) => start = Some(y),
-            (false, Some(y0)) => {
-                if best.is_none_or(|(_, n)| changed > n) {
-                    best = Some((Run { y0, y1: y, dy, dx }, changed));
-                }
-                start = None;
-                changed = 0;
-            }
-            _ => {}
-        }
-    }
-    best
+    };
+    let changed = |y: usize| usize::from(new.at(y, c) != prev.at(y, c));
+    best_run(rows_changed, matches, changed).map(|(r, n)| {
+        let run = Run {
+            y0: r.start,
+            y1: r.end,
+            dy,
+            dx,
+        };
+        (run, n)
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! there, so that run is one screen-to-screen copy instead of re-encoded pixels. Only hash
 //! equality is used: a wrongly guessed shift still copies exactly what the new frame holds.
 
+use std::ops::Range;
+
 /// Hash of a segment whose contents the client may not have (never equals a real hash in
 /// practice): it never serves as a copy source and always counts as changed.
 pub const UNKNOWN: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -106,29 +108,39 @@ fn sample_row(prev: Grid, new: Grid, c: usize, y: usize, hi: usize) -> Option<us
 
 fn longest_run(prev: Grid, new: Grid, c: usize, lo: usize, hi: usize, dy: isize) -> Option<Run> {
     let rows = prev.rows() as isize;
-    let mut best: Option<Run> = None;
-    let mut start = None;
-    for y in lo..=hi {
+    let matches = |y: usize| {
         let src = y as isize + dy;
-        let matches = y < hi && (0..rows).contains(&src) && {
+        (0..rows).contains(&src) && {
             let old = prev.at(src as usize, c);
             known(old) && old == new.at(y, c)
-        };
-        match (matches, start) {
-            (true, None) => start = Some(y),
-            (false, Some(y0)) => {
-                let run = Run {
-                    y0,
-                    y1: y,
-                    dy,
-                    dx: 0,
-                };
-                if best.is_none_or(|b| run.len() > b.len()) {
-                    best = Some(run);
-                }
-                start = None;
+        }
+    };
+    best_run(lo..hi, matches, |_| 1).map(|(r, _)| Run {
+        y0: r.start,
+        y1: r.end,
+        dy,
+        dx: 0,
+    })
+}
+
+/// Of the runs of consecutive rows in `rows` where `matches` holds, the first with the highest
+/// sum of `score` over its rows, and that sum.
+pub(super) fn best_run(
+    rows: Range<usize>,
+    mut matches: impl FnMut(usize) -> bool,
+    mut score: impl FnMut(usize) -> usize,
+) -> Option<(Range<usize>, usize)> {
+    let mut best: Option<(Range<usize>, usize)> = None;
+    let (mut start, mut sum) = (None, 0);
+    for y in rows.start..=rows.end {
+        if y < rows.end && matches(y) {
+            start.get_or_insert(y);
+            sum += score(y);
+        } else if let Some(y0) = start.take() {
+            if best.as_ref().is_none_or(|&(_, s)| sum > s) {
+                best = Some((y0..y, sum));
             }
-            _ => {}
+            sum = 0;
         }
     }
     best
