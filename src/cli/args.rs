@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::config::{self, Kind, Setting};
 use crate::policy::{
-    AccessSettings, Allowlist, Ask, DEFAULT_CONSENT_TIMEOUT, LockoutPolicy, TimeoutAction,
+    AccessSettings, Allowlist, Ask, DEFAULT_CONSENT_TIMEOUT, LockoutPolicy, Modes, TimeoutAction,
 };
 use crate::state::publish::DEFAULT_TIMEOUT;
 use crate::state::rotation::DEFAULT_PERIOD;
@@ -54,6 +54,8 @@ pub struct ServeArgs {
     /// `--local-prompt fb`: ask and answer on the framebuffer and the local keyboard.
     pub local_prompt: bool,
     pub scroll_copies: bool,
+    /// The modes when no saved state can be read (first start, or both copies bad).
+    pub default_modes: Modes,
 }
 
 /// One old generation is kept beside the audit file (PATH.1), so at most twice this.
@@ -183,6 +185,7 @@ impl Default for ServeArgs {
             remote_processes: Vec::new(),
             local_prompt: false,
             scroll_copies: true,
+            default_modes: Modes::default(),
         }
     }
 }
@@ -244,6 +247,8 @@ impl ServeArgs {
             Setting::RemoteProcesses(v) => self.remote_processes = v,
             Setting::LocalPrompt(v) => self.local_prompt = v,
             Setting::ScrollCopies(v) => self.scroll_copies = v,
+            Setting::DefaultManagementMode(v) => self.default_modes.management = v,
+            Setting::DefaultRemoteScreenMode(v) => self.default_modes.remote_screen = v,
         }
     }
 

@@ -153,6 +153,24 @@ pub fn modes_event(modes: Modes) -> String {
         .line()
 }
 
+/// The audit line for a state that did not come from the newest copy.
+pub fn recovery_line(recovery: &crate::state::Recovery, unix_ms: u64) -> String {
+    use crate::state::Recovery;
+    let w = Writer::new().int("ts", i64::try_from(unix_ms).unwrap_or(i64::MAX));
+    match recovery {
+        Recovery::Previous { reason } => w
+            .str("event", "state-recovered")
+            .str("from", crate::state::PREVIOUS_FILE)
+            .str("reason", reason),
+        Recovery::Defaults { reason, modes } => w
+            .str("event", "state-defaults")
+            .str("reason", reason)
+            .str("management", modes.management.as_str())
+            .str("remote_screen", modes.remote_screen.as_str()),
+    }
+    .line()
+}
+
 /// Tells watchers the local user entered or left a remote session.
 pub fn remote_session_event(active: bool) -> String {
     Writer::new()
