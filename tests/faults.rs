@@ -249,7 +249,10 @@ fn a_mode_change_the_store_cannot_save_is_an_error_and_changes_nothing() {
             matches!(&reply, Err(m) if m.starts_with("mode not changed: cannot save the state")),
             "{words}: {reply:?}"
         );
-        assert!(failures.load(Ordering::SeqCst) > round, "a failed save each time");
+        assert!(
+            failures.load(Ordering::SeqCst) > round,
+            "a failed save each time"
+        );
         // Whatever a torn write left, the files read as a whole state (old or new).
         thinshadow::state::read(&dir).expect("a whole state on disk");
         assert_eq!(management_mode(&path), "allow-auto", "the mode in force");
