@@ -20,7 +20,7 @@ pub use access::{
 pub use allowlist::{AllowError, Allowlist, Cidr};
 pub use lockout::{Lockout, LockoutEvent, LockoutPolicy, LockoutRecord, Verdict};
 pub use mode::{Mode, Modes};
-pub use remote_env::{COMM_LEN, POLL_INTERVAL, ProcessNames, ProcessPoll, RemoteEnv};
+pub use remote_env::{COMM_LEN, POLL_INTERVAL, ProcessNames, ProcessPoll, RemoteEnv, Scan};
 pub use session::{AccessPolicy, Outcome, Screen};
 
 use std::net::IpAddr;
