@@ -289,7 +289,13 @@ fn a_real_agent_keeps_deny_from_a_damaged_state_and_falls_back_to_the_configured
     std::fs::write(&config, "").unwrap();
     let serve = |extra: &[&str]| {
         let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_thinshadow"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--screen", "synthetic:64x64"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--screen",
+                "synthetic:64x64",
+            ])
             .args(["--config", config.to_str().unwrap()])
             .args(["--state-dir", state_dir.to_str().unwrap()])
             .args(["--control", socket.to_str().unwrap()])
@@ -305,7 +311,11 @@ fn a_real_agent_keeps_deny_from_a_damaged_state_and_falls_back_to_the_configured
             {
                 break status;
             }
-            assert!(Instant::now() < deadline, "no agent at {}", socket.display());
+            assert!(
+                Instant::now() < deadline,
+                "no agent at {}",
+                socket.display()
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         nix::sys::signal::kill(

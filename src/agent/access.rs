@@ -175,7 +175,7 @@ impl Agent {
         if let Some(keeper) = self.keeper.as_mut()
             && let Err(e) = keeper.save_modes(modes, now, unix_now())
         {
-            warn!("modes not changed (by {by}): the state could not be saved: {e}");
+            warn!("modes not changed (by {by}): {e}");
             return control::reply::error(&format!("mode not changed: cannot save the state: {e}"));
         }
         self.modes = modes;

@@ -195,6 +195,38 @@ mod tests {
     }
 
     #[test]
+    fn where_the_state_came_from_is_one_audit_line() {
+        use crate::state::Recovery;
+        let previous = Recovery::Previous {
+            reason: "is bad (checksum mismatch)".into(),
+        };
+        assert_eq!(
+            recovery_line(&previous, 5),
+            "{\"ts\":5,\"event\":\"state-recovered\",\"from\":\"state.bin.prev\",\
+             \"reason\":\"is bad (checksum mismatch)\"}\n"
+        );
+        let defaults = Recovery::Defaults {
+            reason: "both bad".into(),
+            modes: Modes {
+                management: Mode::Deny,
+                remote_screen: Mode::Deny,
+            },
+        };
+        let line = recovery_line(&defaults, 6);
+        let object = parse_object(line.trim_end()).unwrap();
+        assert_eq!(
+            get(&object, "event"),
+            Some(&Value::Str("state-defaults".into()))
+        );
+        assert_eq!(get(&object, "management"), Some(&Value::Str("deny".into())));
+        assert_eq!(
+            get(&object, "remote_screen"),
+            Some(&Value::Str("deny".into()))
+        );
+        assert_eq!(get(&object, "reason"), Some(&Value::Str("both bad".into())));
+    }
+
+    #[test]
     fn status_without_and_with_a_session() {
         let now = Instant::now();
         let modes = Modes::default();
