@@ -1,6 +1,9 @@
-//! One line per event on stderr, with a level; filtered by `THINSHADOW_LOG` or `RUST_LOG`
-//! (`error`, `warn`, `info`, `debug`). No dependency: the agent logs little and never per byte.
+//! One line per event on stderr, with a level; filtered by `THINSHADOW_LOG` or `RUST_LOG`:
+//! a level (`error`, `warn`, `info`, `debug`) for our own lines, and `target=level` entries for
+//! the dependencies' (`rustls=debug,ironrdp=info`), which reach us through the `log` facade
+//! and show at `warn` unless told otherwise.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,14 +37,109 @@ impl Level {
 
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 
-/// Reads the level from the environment once, at start.
+/// What `THINSHADOW_LOG` / `RUST_LOG` say: our level, and one level per dependency target.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub ours: Option<Level>,
+    /// `(target prefix, level)`; the longest matching prefix wins.
+    pub targets: Vec<(String, Level)>,
+}
+
+/// Dependencies are quiet unless a directive names them.
+const DEPENDENCY_LEVEL: Level = Level::Warn;
+
+impl Filter {
+    /// `debug`, `sspi=debug`, `info,rustls=debug`; unknown entries are ignored.
+    pub fn parse(text: &str) -> Filter {
+        let mut filter = Filter::default();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match entry.split_once('=') {
+                None => filter.ours = Level::parse(entry).or(filter.ours),
+                Some((target, level)) => {
+                    if let Some(level) = Level::parse(level) {
+                        filter.targets.push((target.trim().to_owned(), level));
+                    }
+                }
+            }
+        }
+        filter
+    }
+
+    /// The level a dependency's `target` (e.g. `rustls::server::hs`) is shown at.
+    pub fn level_for(&self, target: &str) -> Level {
+        self.targets
+            .iter()
+            .filter(|(prefix, _)| {
+                target == prefix
+                    || target
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.starts_with("::") || rest.starts_with('_'))
+            })
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(DEPENDENCY_LEVEL, |(_, level)| *level)
+    }
+}
+
+static DEPENDENCIES: OnceLock<Filter> = OnceLock::new();
+
+/// Writes the dependencies' `log` records as our lines, target first.
+struct Bridge;
+
+impl ::log::Log for Bridge {
+    fn enabled(&self, metadata: &::log::Metadata<'_>) -> bool {
+        let level = match metadata.level() {
+            ::log::Level::Error => Level::Error,
+            ::log::Level::Warn => Level::Warn,
+            ::log::Level::Info => Level::Info,
+            ::log::Level::Debug | ::log::Level::Trace => Level::Debug,
+        };
+        DEPENDENCIES
+            .get()
+            .is_some_and(|f| level <= f.level_for(metadata.target()))
+    }
+
+    fn log(&self, record: &::log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let level = match record.level() {
+                ::log::Level::Error => Level::Error,
+                ::log::Level::Warn => Level::Warn,
+                ::log::Level::Info => Level::Info,
+                ::log::Level::Debug | ::log::Level::Trace => Level::Debug,
+            };
+            write(
+                level,
+                format_args!("{}: {}", record.target(), record.args()),
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Reads the levels from the environment once, at start, and takes over the `log` facade.
 pub fn init_from_env() {
-    let wanted = std::env::var("THINSHADOW_LOG")
+    let text = std::env::var("THINSHADOW_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .ok()
-        .and_then(|value| Level::parse(&value));
-    if let Some(level) = wanted {
+        .unwrap_or_default();
+    let filter = Filter::parse(&text);
+    if let Some(level) = filter.ours {
         MAX_LEVEL.store(level as u8, Ordering::Relaxed);
+    }
+    let most = filter
+        .targets
+        .iter()
+        .map(|(_, level)| *level)
+        .chain([DEPENDENCY_LEVEL])
+        .max()
+        .unwrap_or(DEPENDENCY_LEVEL);
+    let _ = DEPENDENCIES.set(filter);
+    if ::log::set_logger(&Bridge).is_ok() {
+        ::log::set_max_level(match most {
+            Level::Error => ::log::LevelFilter::Error,
+            Level::Warn => ::log::LevelFilter::Warn,
+            Level::Info => ::log::LevelFilter::Info,
+            Level::Debug => ::log::LevelFilter::Trace,
+        });
     }
 }
 
@@ -88,3 +186,23 @@ macro_rules! warn { ($($arg:tt)*) => { $crate::log!($crate::log::Level::Warn, $(
 macro_rules! info { ($($arg:tt)*) => { $crate::log!($crate::log::Level::Info, $($arg)*) }; }
 #[macro_export]
 macro_rules! debug { ($($arg:tt)*) => { $crate::log!($crate::log::Level::Debug, $($arg)*) }; }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directives_set_our_level_and_each_dependency() {
+        let filter = Filter::parse("debug, rustls=info,ironrdp_acceptor=debug,bogus=loud");
+        assert_eq!(filter.ours, Some(Level::Debug));
+        assert_eq!(filter.level_for("rustls::server::hs"), Level::Info);
+        assert_eq!(
+            filter.level_for("ironrdp_acceptor::connection"),
+            Level::Debug
+        );
+        // Unnamed dependencies stay at warn; a prefix must end at a path boundary.
+        assert_eq!(filter.level_for("sspi::ntlm"), Level::Warn);
+        assert_eq!(filter.level_for("rustlsx"), Level::Warn);
+        assert_eq!(Filter::parse("sspi=debug").ours, None);
+    }
+}

@@ -46,6 +46,8 @@ struct Client {
     reader: LineReader,
     out: Vec<u8>,
     watching: bool,
+    /// Registered as the thin client's prompt (a watcher that shows consent requests).
+    prompting: bool,
     /// The peer shut its writing side: it goes once its replies are out.
     eof: bool,
 }
@@ -115,6 +117,11 @@ impl Server {
         if !alive {
             self.close(registry, client.slot);
         }
+    }
+
+    /// A UI is connected that said it shows the consent requests.
+    pub fn has_prompt(&self) -> bool {
+        self.clients.iter().flatten().any(|c| c.prompting)
     }
 
     /// Sends an event line to every watcher.
@@ -189,6 +196,7 @@ impl Server {
                 reader: LineReader::new(MAX_LINE),
                 out: Vec::new(),
                 watching: false,
+                prompting: false,
                 eof: false,
             });
         }
@@ -249,8 +257,11 @@ impl Client {
                 }
                 continue;
             }
-            if request == Request::Watch {
+            if matches!(request, Request::Watch | Request::Prompt) {
                 self.watching = true;
+            }
+            if request == Request::Prompt {
+                self.prompting = true;
             }
             incoming.push(Incoming {
                 client: ClientId {
