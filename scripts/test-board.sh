@@ -231,7 +231,9 @@ prompt_case() { # prompt_case SIZE W H USER
     else
         fail "[$t] local prompt keyboards" "no local keyboard opened"
     fi
-    # Enter on the board's own keyboard (QEMU's virtio keyboard, through the guest's evdev).
+    # Enter on the board's own keyboard (QEMU's virtio keyboard, through the guest's evdev),
+    # after the box's first second: keys in it are ignored (no accidental consent).
+    sleep 1.5
     board_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ret"}]}}' >/dev/null || true
     if top=$(board_wait_log 'local prompt: "Remote administrator 10\.0\.2\.2 connected' 15 | sed -n 's/.* at \([0-9]*x[0-9]*+[0-9]*+[0-9]*\)$/\1/p') && [[ -n $top ]] &&
         serial | tail -n +"$n0" | grep -q '"event":"consent-answered".*"accepted":true,"by":"local-prompt"' &&

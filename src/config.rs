@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::policy::{Allowlist, TimeoutAction};
+use crate::policy::{Allowlist, Mode, TimeoutAction};
 
 /// Read when `--config` is not given, if it exists.
 pub const DEFAULT_PATH: &str = "/etc/thinshadow.toml";
@@ -64,6 +64,9 @@ pub enum Setting {
     AuditFileKeep(u32),
     /// Scrolled rows sent as copies the client does (ScrBlt), when it supports them.
     ScrollCopies(bool),
+    /// The modes when there is no readable saved state (first start, both copies bad).
+    DefaultManagementMode(Mode),
+    DefaultRemoteScreenMode(Mode),
 }
 
 /// `--local-prompt`: the built-in framebuffer prompt always, never, or unless the image's own
@@ -350,6 +353,28 @@ pub const KEYS: &[Key] = &[
             _ => Err(None),
         },
     },
+    Key {
+        name: "default_management_mode",
+        flag: "--default-management-mode",
+        kind: Kind::Text,
+        form: "allow-auto, allow-by-request or deny (when no saved state can be read)",
+        parse: |t| {
+            t.parse()
+                .map(Setting::DefaultManagementMode)
+                .map_err(|()| None)
+        },
+    },
+    Key {
+        name: "default_remote_screen_mode",
+        flag: "--default-remote-screen-mode",
+        kind: Kind::Text,
+        form: "allow-auto, allow-by-request or deny (when no saved state can be read)",
+        parse: |t| {
+            t.parse()
+                .map(Setting::DefaultRemoteScreenMode)
+                .map_err(|()| None)
+        },
+    },
 ];
 
 fn boolean(text: &str) -> Result<bool, Reject> {
@@ -600,6 +625,8 @@ local_uid = 1000
 local_group = "video"
 handshakes_per_address = 2
 audit_file_keep = 7
+default_management_mode = "deny"
+default_remote_screen_mode = "allow-auto"
 "#,
         )
         .unwrap();
@@ -609,6 +636,8 @@ audit_file_keep = 7
         assert!(settings.contains(&Setting::RotateAfterSession(true)));
         assert!(settings.contains(&Setting::LocalPrompt(PromptChoice::Fb)));
         assert!(settings.contains(&Setting::ScrollCopies(false)));
+        assert!(settings.contains(&Setting::DefaultManagementMode(Mode::Deny)));
+        assert!(settings.contains(&Setting::DefaultRemoteScreenMode(Mode::AllowAuto)));
         assert!(settings.contains(&Setting::LockoutWindow(secs(600))));
         assert!(settings.contains(&Setting::Allow(
             Allowlist::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap()
@@ -634,6 +663,10 @@ audit_file_keep = 7
             "thinshadow.toml: consent_timeout: expected seconds (1 to 3600), got 0"
         );
         assert!(parse("audit_file_max = 100").is_err());
+        assert_eq!(
+            parse(r#"default_management_mode = "allow""#).unwrap_err(),
+            r#"thinshadow.toml: default_management_mode: expected allow-auto, allow-by-request or deny (when no saved state can be read), got "allow""#
+        );
         let err = parse(r#"remote_processes = ["/usr/bin/xfreerdp"]"#).unwrap_err();
         assert!(err.contains("a process name, not a path"), "{err}");
         assert_eq!(

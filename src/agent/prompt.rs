@@ -97,7 +97,11 @@ impl LocalPrompt {
             }
         } else if view == View::Hidden && self.view != View::Hidden {
             self.keyboards.close_all(registry);
-            self.keys.reset();
+            self.keys.hidden();
+        }
+        if view != View::Hidden && !view.same_box(&self.view) {
+            // Keys already down, and any in the next second, do not answer this box.
+            self.keys.shown(now, self.keyboards.held_keys());
         }
         let lines = view.lines();
         let content = view.style().map(|style| (style, lines.as_slice()));
@@ -117,6 +121,7 @@ impl LocalPrompt {
     /// Takes the box away (the agent stops).
     pub(super) fn hide(&mut self, registry: &Registry) {
         self.keyboards.close_all(registry);
+        self.keys.hidden();
         if let Err(e) = self.drawer.hide(self.panel.as_mut()) {
             warn!("local prompt: restoring the screen failed: {e}");
         }
@@ -164,9 +169,12 @@ impl Agent {
         let Some(prompt) = self.prompt.as_mut() else {
             return;
         };
-        let answers = prompt
-            .keyboards
-            .read(self.poll.registry(), token, &mut prompt.keys);
+        let answers = prompt.keyboards.read(
+            self.poll.registry(),
+            token,
+            &mut prompt.keys,
+            Instant::now(),
+        );
         let shown = prompt.view.clone();
         for answer in answers {
             self.answer(answer, &shown);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::config::{self, Kind, PromptChoice, Setting};
 use crate::policy::{
-    AccessSettings, Allowlist, Ask, DEFAULT_CONSENT_TIMEOUT, LockoutPolicy, TimeoutAction,
+    AccessSettings, Allowlist, Ask, DEFAULT_CONSENT_TIMEOUT, LockoutPolicy, Modes, TimeoutAction,
 };
 use crate::state::publish::DEFAULT_TIMEOUT;
 use crate::state::rotation::DEFAULT_PERIOD;
@@ -56,6 +56,8 @@ pub struct ServeArgs {
     pub handshakes_per_address: usize,
     pub audit_file_keep: u32,
     pub scroll_copies: bool,
+    /// The modes when no saved state can be read (first start, or both copies bad).
+    pub default_modes: Modes,
 }
 
 /// Each audit file generation's size (PATH, PATH.1 … PATH.N).
@@ -164,6 +166,7 @@ impl Default for ServeArgs {
             handshakes_per_address: 3,
             audit_file_keep: DEFAULT_AUDIT_FILE_KEEP,
             scroll_copies: true,
+            default_modes: Modes::default(),
         }
     }
 }
@@ -227,6 +230,8 @@ impl ServeArgs {
             Setting::HandshakesPerAddress(v) => self.handshakes_per_address = v,
             Setting::AuditFileKeep(v) => self.audit_file_keep = v,
             Setting::ScrollCopies(v) => self.scroll_copies = v,
+            Setting::DefaultManagementMode(v) => self.default_modes.management = v,
+            Setting::DefaultRemoteScreenMode(v) => self.default_modes.remote_screen = v,
         }
     }
 

@@ -85,6 +85,10 @@ serve options (flags override the config file, which overrides the defaults):
                               screens while no UI registered on the control socket as the
                               prompt (`thinshadow prompt`); off: only for images whose UI
                               registers [local_prompt]
+  --default-management-mode MODE     the modes when no saved state can be read (first
+  --default-remote-screen-mode MODE  start, or both copies bad): allow-auto|allow-by-request|
+                              deny (defaults allow-auto, allow-by-request)
+                              [default_management_mode, default_remote_screen_mode]
 
 control commands (status ... watch) options:
   --control PATH              the agent's control socket (default /run/thinshadow/control.sock)
