@@ -24,7 +24,7 @@ fn test_card(w: usize, h: usize) -> Vec<u8> {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
-            s % 3 == 0
+            s.is_multiple_of(3)
         };
         let v = if text { 20 } else { panel };
         p.copy_from_slice(&[v, v.wrapping_add(30), v.wrapping_add(60), 0]);
