@@ -62,6 +62,8 @@ pub enum Setting {
     HandshakesPerAddress(usize),
     /// Old generations of the audit file kept (PATH.1 … PATH.N).
     AuditFileKeep(u32),
+    /// The thin client's keyboard layout (for characters clients type as Unicode).
+    KeyboardLayout(String),
     /// Scrolled rows sent as copies the client does (ScrBlt), when it supports them.
     ScrollCopies(bool),
     /// The modes when there is no readable saved state (first start, both copies bad).
@@ -341,6 +343,18 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Integer,
         form: "old audit files to keep (1 to 100)",
         parse: |t| in_range(t, 1, 100).map(|n| Setting::AuditFileKeep(n as u32)),
+    },
+    Key {
+        name: "keyboard_layout",
+        flag: "--keyboard-layout",
+        kind: Kind::Text,
+        form: "a layout in src/input/layouts: us, gb, de, fr, es, it or ru",
+        parse: |t| {
+            crate::input::layout::names()
+                .any(|name| name == t)
+                .then(|| Setting::KeyboardLayout(t.to_owned()))
+                .ok_or(None)
+        },
     },
     Key {
         name: "scroll_copies",
@@ -625,6 +639,7 @@ local_uid = 1000
 local_group = "video"
 handshakes_per_address = 2
 audit_file_keep = 7
+keyboard_layout = "de"
 default_management_mode = "deny"
 default_remote_screen_mode = "allow-auto"
 "#,

@@ -79,6 +79,9 @@ serve options (flags override the config file, which overrides the defaults):
                               (default 1048576) [audit_file_max]
   --audit-file-keep N         old audit files kept, PATH.1 ... PATH.N (default 4)
                               [audit_file_keep]
+  --keyboard-layout NAME      the thin client's layout, for clients that type characters
+                              (iOS, Android): us gb de fr es it ru (default us)
+                              [keyboard_layout]
   --local-prompt auto|fb|off  fb: ask on the framebuffer (a box over the screen) and take the
                               answer from the local keyboard: Enter accepts, Esc rejects,
                               Ctrl+Alt+End ends a session; auto (default): fb on fbdev

@@ -107,6 +107,14 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             Box::new(CountingSink::default())
         }
     };
+    let mut sink = sink;
+    if let Some(layout) = crate::input::layout::Layout::by_name(&args.keyboard_layout) {
+        info!(
+            "input: characters typed as Unicode use the {} layout",
+            layout.name()
+        );
+        sink.set_keyboard_layout(layout);
+    }
     let mut agent = Agent::new(config, &identity, source, sink)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     if let Some(recovery) = &recovery {
