@@ -79,8 +79,7 @@ impl Agent {
     }
 
     /// Carries out one authorized control request and answers it.
-    pub(super) fn control_request(&mut self, incoming: Incoming) {
-        let now = Instant::now();
+    pub(super) fn control_request(&mut self, incoming: Incoming, now: Instant) {
         let by = By::Peer {
             uid: incoming.peer.uid,
             pid: incoming.peer.pid,

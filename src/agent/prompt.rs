@@ -165,24 +165,20 @@ impl Agent {
     }
 
     /// A local keyboard is readable: its answers go to the policy as the local prompt's.
-    pub(super) fn prompt_keys(&mut self, token: Token) {
+    pub(super) fn prompt_keys(&mut self, token: Token, now: Instant) {
         let Some(prompt) = self.prompt.as_mut() else {
             return;
         };
-        let answers = prompt.keyboards.read(
-            self.poll.registry(),
-            token,
-            &mut prompt.keys,
-            Instant::now(),
-        );
+        let answers = prompt
+            .keyboards
+            .read(self.poll.registry(), token, &mut prompt.keys, now);
         let shown = prompt.view.clone();
         for answer in answers {
-            self.answer(answer, &shown);
+            self.answer(answer, &shown, now);
         }
     }
 
-    fn answer(&mut self, answer: Answer, shown: &View) {
-        let now = Instant::now();
+    fn answer(&mut self, answer: Answer, shown: &View, now: Instant) {
         let question = match shown {
             View::Hidden => return,
             View::Ask { question, .. } => Some(*question),
