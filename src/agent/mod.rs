@@ -640,15 +640,16 @@ impl Agent {
                 reactivation,
                 max_request_size,
                 scr_blt,
-            } => self.activated(
-                token,
-                (width, height),
-                reactivation,
-                max_request_size,
-                scr_blt,
-                out,
-                now,
-            ),
+            } => {
+                let activation = Activation {
+                    width,
+                    height,
+                    reactivation,
+                    max_request_size,
+                    scr_blt,
+                };
+                self.activated(token, activation, out, now);
+            }
             Event::Input(input) => {
                 if self
                     .session
@@ -749,16 +750,14 @@ impl Agent {
 
     /// A connection reached the active phase (first time or after a reactivation). Only the
     /// session's own connection gets the screen; everything else is refused with a reason.
-    fn activated(
-        &mut self,
-        token: Token,
-        (width, height): (u16, u16),
-        reactivation: bool,
-        max_request_size: u32,
-        scr_blt: bool,
-        out: &mut Vec<u8>,
-        now: Instant,
-    ) {
+    fn activated(&mut self, token: Token, activation: Activation, out: &mut Vec<u8>, now: Instant) {
+        let Activation {
+            width,
+            height,
+            reactivation,
+            max_request_size,
+            scr_blt,
+        } = activation;
         let Some(client) = self.clients.get_mut(&token) else {
             return;
         };
@@ -995,6 +994,15 @@ impl Agent {
         }
         info!("stopped");
     }
+}
+
+/// What `Event::Accepted` says about the active phase a connection reached.
+struct Activation {
+    width: u16,
+    height: u16,
+    reactivation: bool,
+    max_request_size: u32,
+    scr_blt: bool,
 }
 
 /// Queues `out` for the client and writes what the socket takes now. A write error, or a
