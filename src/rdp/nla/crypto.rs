@@ -71,6 +71,7 @@ pub struct Rc4 {
     j: u8,
 }
 
+#[expect(clippy::indexing_slicing, reason = "u8 indices into a 256-entry table")]
 impl Rc4 {
     pub fn new(key: &[u8]) -> Self {
         let mut s = [0u8; 256];
@@ -200,6 +201,7 @@ impl Direction {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "tests index what they built")]
 mod tests {
     use super::*;
 

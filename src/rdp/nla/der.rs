@@ -148,6 +148,7 @@ pub fn write_integer(value: i64, out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "tests index what they built")]
 mod tests {
     use super::*;
 

@@ -96,11 +96,9 @@ pub fn build_challenge(
     let mut m = Vec::with_capacity(HEAD + name16.len() + info.len());
     m.extend_from_slice(SIGNATURE);
     m.extend_from_slice(&2u32.to_le_bytes());
-    for (len, at) in [(name16.len(), name_at)] {
-        m.extend_from_slice(&(len as u16).to_le_bytes());
-        m.extend_from_slice(&(len as u16).to_le_bytes());
-        m.extend_from_slice(&at.to_le_bytes());
-    }
+    m.extend_from_slice(&(name16.len() as u16).to_le_bytes());
+    m.extend_from_slice(&(name16.len() as u16).to_le_bytes());
+    m.extend_from_slice(&name_at.to_le_bytes());
     m.extend_from_slice(&flags.to_le_bytes());
     m.extend_from_slice(server_challenge);
     m.extend_from_slice(&[0; 8]);
@@ -146,12 +144,12 @@ pub fn user_matches(sent: &str, account: &str) -> bool {
 }
 
 pub fn utf16_string(bytes: &[u8]) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units = bytes
         .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]));
+        .map(|c| u16::from_le_bytes(c.try_into().unwrap_or_default()));
     char::decode_utf16(units)
         .collect::<Result<String, _>>()
         .ok()
@@ -243,6 +241,7 @@ pub fn verify_authenticate(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "tests index what they built")]
 mod tests {
     use super::*;
 

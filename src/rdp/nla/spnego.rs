@@ -154,6 +154,7 @@ pub fn client_resp(token: Option<&[u8]>, mic: Option<&[u8]>) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "tests index what they built")]
 mod tests {
     use super::*;
 

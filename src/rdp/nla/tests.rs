@@ -1,6 +1,8 @@
 //! Whole exchanges between [`Server`] and the test client, in every wrapping and version,
 //! and the attacks of issue #13 (finding 1: short pubKeyAuth / authInfo without a MIC).
 
+#![allow(clippy::indexing_slicing, reason = "tests index what they built")]
+
 use super::client::{Client, Shape, Tweaks};
 use super::ts_request::{STATUS_LOGON_FAILURE, TsRequest};
 use super::{NlaError, Outcome, Server};

@@ -157,6 +157,7 @@ pub fn encode_credentials(creds: &PasswordCreds) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "tests index what they built")]
 mod tests {
     use super::*;
 
