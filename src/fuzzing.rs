@@ -398,8 +398,11 @@ pub fn credssp(data: &[u8]) -> CredsspRun {
         t.flip_authenticate = Some((usize::from(*a) * 7 + usize::from(*b), b | 1));
     }
     // A pubKeyAuth or authInfo under 16 bytes cannot even hold a signature (finding 1).
-    let must_fail = t.wrong_mic
-        || t.wrong_mech_list_mic
+    // (A wrong MIC only counts when one is sent: not with `no_mic`, nor bare or without a list MIC.)
+    // A flipped byte may undo the wrong MIC, so those count only without flips.
+    let flips = bit(7);
+    let must_fail = (t.wrong_mic && !t.no_mic && !flips)
+        || (t.wrong_mech_list_mic && !t.no_mech_list_mic && shape != Shape::Bare && !flips)
         || t.pub_key_auth.as_ref().is_some_and(|p| p.len() < 16)
         || t.auth_info.as_ref().is_some_and(|p| p.len() < 16);
     let mut challenged = false;

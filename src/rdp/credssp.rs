@@ -112,3 +112,36 @@ pub fn early_user_auth_result(success: bool, out: &mut Vec<u8>) {
     let code: u32 = if success { 0 } else { 5 };
     out.extend_from_slice(&code.to_le_bytes());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdp::nla::client::{Client, Shape};
+    use crate::rdp::nla::ntlm::{AV_TIMESTAMP, find_av};
+    use crate::rdp::nla::ts_request::TsRequest;
+
+    /// The CHALLENGE carries the wall clock as a FILETIME, and each connection its own challenge.
+    #[test]
+    fn challenge_has_now_and_a_fresh_nonce() {
+        let mut challenges = Vec::new();
+        for _ in 0..2 {
+            let mut credssp = Credssp::new("admin", "pw", vec![4; 65], String::new()).unwrap();
+            let mut out = Vec::new();
+            let first = Client::new("admin", "pw", &[4; 65], 6, Shape::Bare).first();
+            assert!(matches!(credssp.step(&first, &mut out), Ok(Step::Continue)));
+            let token = TsRequest::decode(&out).unwrap().nego_token.unwrap();
+            let at = u32::from_le_bytes(token[44..48].try_into().unwrap()) as usize;
+            let len = usize::from(u16::from_le_bytes(token[40..42].try_into().unwrap()));
+            let stamp = find_av(&token[at..at + len], AV_TIMESTAMP).unwrap();
+            let stamp = u64::from_le_bytes(stamp.try_into().unwrap());
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let stamp_unix = (stamp - FILETIME_UNIX_EPOCH) / 10_000_000;
+            assert!(now.abs_diff(stamp_unix) < 60, "{stamp_unix} vs {now}");
+            challenges.push(token[24..32].to_vec());
+        }
+        assert_ne!(challenges[0], challenges[1]);
+    }
+}
