@@ -471,7 +471,7 @@ run_size() {
     prompt_case "$s" "$w" "$h" "$user" || true
     # The agent's warnings and errors (the old-password login above is one on purpose).
     serial | grep -E 'ERROR|WARN|panick' | grep -v '^@' | sed -e "s/^/INFO [$t] agent log: /" \
-        -e 's/login failed: wrong user name or password (nla)$/& (expected: the old password)/' | head -n 20 || true
+        -e 's/login failed: wrong user name or password (nla[^)]*)$/& (expected: the old password)/' | head -n 20 || true
 
     # 8. power off
     local blog=$BOARD_LOG bdir=$BOARD_DIR
