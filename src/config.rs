@@ -54,6 +54,11 @@ pub enum Setting {
     LocalPrompt(bool),
     /// Scrolled rows sent as copies the client does (ScrBlt), when it supports them.
     ScrollCopies(bool),
+    /// The key type of a certificate made for a new state directory.
+    TlsKeyType(crate::net::KeyType),
+    /// A provisioned certificate chain (PEM) and its key; both or neither.
+    TlsCert(PathBuf),
+    TlsKey(PathBuf),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,6 +296,27 @@ pub const KEYS: &[Key] = &[
             "off" => Ok(Setting::ScrollCopies(false)),
             _ => Err(None),
         },
+    },
+    Key {
+        name: "tls_key_type",
+        flag: "--tls-key-type",
+        kind: Kind::Text,
+        form: "rsa (RSA-2048, as Windows; every client) or ecdsa (P-256), for a new certificate",
+        parse: |t| t.parse().map(Setting::TlsKeyType).map_err(|()| None),
+    },
+    Key {
+        name: "tls_cert",
+        flag: "--tls-cert",
+        kind: Kind::Text,
+        form: "a PEM file: the certificate, then any intermediates",
+        parse: |t| non_empty(t).map(|t| Setting::TlsCert(t.into())),
+    },
+    Key {
+        name: "tls_key",
+        flag: "--tls-key",
+        kind: Kind::Text,
+        form: "a PEM file: the certificate's private key (PKCS#8, PKCS#1 or SEC1)",
+        parse: |t| non_empty(t).map(|t| Setting::TlsKey(t.into())),
     },
 ];
 
@@ -537,6 +563,9 @@ audit_file_max = 65536
 remote_processes = ["xfreerdp", "wfica"]
 local_prompt = "fb"
 scroll_copies = "off"
+tls_key_type = "ecdsa"
+tls_cert = "/etc/thinshadow/cert.pem"
+tls_key = "/etc/thinshadow/key.pem"
 "#,
         )
         .unwrap();
@@ -546,6 +575,8 @@ scroll_copies = "off"
         assert!(settings.contains(&Setting::RotateAfterSession(true)));
         assert!(settings.contains(&Setting::LocalPrompt(true)));
         assert!(settings.contains(&Setting::ScrollCopies(false)));
+        assert!(settings.contains(&Setting::TlsKeyType(crate::net::KeyType::Ecdsa)));
+        assert!(settings.contains(&Setting::TlsKey("/etc/thinshadow/key.pem".into())));
         assert!(settings.contains(&Setting::LockoutWindow(secs(600))));
         assert!(settings.contains(&Setting::Allow(
             Allowlist::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap()

@@ -50,6 +50,21 @@ fn cut_at(at: Step) -> impl FnMut(Step) -> io::Result<()> {
     }
 }
 
+/// The page cache lost half of the unsynced temp file, then the power went.
+fn tear(tmp: &Path) -> impl FnMut(Step) -> io::Result<()> + '_ {
+    move |step| {
+        if step == Step::TempWritten {
+            let len = std::fs::metadata(tmp)?.len();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(tmp)?
+                .set_len(len / 2)?;
+            return Err(io::Error::other("power cut"));
+        }
+        Ok(())
+    }
+}
+
 #[test]
 fn every_interruption_point_leaves_old_or_new() {
     let old = stress_state(1);
@@ -78,18 +93,7 @@ fn a_torn_temp_file_is_never_read() {
     let old = stress_state(1);
     state::save(&dir, &old).unwrap();
     let tmp = state::temp_path(&state::state_path(&dir)).unwrap();
-    // The page cache lost part of the unsynced temp file, then the power went.
-    let result = state::save_steps(&dir, &stress_state(2), &mut |step| {
-        if step == Step::TempWritten {
-            let len = std::fs::metadata(&tmp)?.len();
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&tmp)?
-                .set_len(len / 2)?;
-            return Err(io::Error::other("power cut"));
-        }
-        Ok(())
-    });
+    let result = state::save_steps(&dir, &stress_state(2), &mut tear(&tmp));
     assert!(result.is_err());
     assert_eq!(loaded(&dir), old);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -205,4 +209,58 @@ fn frame(version: u16, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&state::crc32(payload).to_le_bytes());
     out.extend_from_slice(payload);
     out
+}
+
+/// The TLS identity: a cut at every step of its one-file write, on a first start and while
+/// taking over a two-file pair of older versions, leaves an identity that loads, matches its
+/// key and is the one published; the taken-over pair keeps its fingerprint.
+#[test]
+fn a_tls_identity_write_cut_at_any_step_leaves_a_whole_pair() {
+    use rustls::pki_types::pem::PemObject;
+    use thinshadow::net::tls_store::{self, CERT_FILE, IDENTITY_FILE, Source};
+    use thinshadow::net::{Identity, KeyType};
+    let source = Source::Made(KeyType::Ecdsa);
+    for step in Step::ALL {
+        // First start: the new identity is there whole, or not at all and made again.
+        let dir = temp_dir(&format!("tls-first-{step:?}"));
+        assert!(tls_store::load_or_create_steps(&dir, &source, &mut cut_at(step)).is_err());
+        let written = dir.join(IDENTITY_FILE).exists();
+        assert_eq!(
+            written,
+            matches!(step, Step::Renamed | Step::DirSynced),
+            "{step:?}"
+        );
+        let next = tls_store::load_or_create(&dir, &source).unwrap();
+        next.server_config().unwrap();
+        assert_eq!(std::fs::read(dir.join(CERT_FILE)).unwrap(), next.cert_der());
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // A two-file pair being taken over: whatever the cut, the old fingerprint stays.
+        let dir = temp_dir(&format!("tls-old-{step:?}"));
+        let old = Identity::generate(KeyType::Ecdsa).unwrap();
+        let pem = old.to_pem();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+        std::fs::write(dir.join("tls-key.der"), key.secret_der()).unwrap();
+        std::fs::write(dir.join(CERT_FILE), old.cert_der()).unwrap();
+        let _ = tls_store::load_or_create_steps(&dir, &source, &mut cut_at(step));
+        let next = tls_store::load_or_create(&dir, &source).unwrap();
+        assert_eq!(next.fingerprint(), old.fingerprint(), "cut after {step:?}");
+        next.server_config().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// A torn identity temp file (the page cache lost half of it) is never read.
+#[test]
+fn a_torn_tls_identity_temp_file_is_never_read() {
+    use thinshadow::net::KeyType;
+    use thinshadow::net::tls_store::{self, IDENTITY_FILE, Source};
+    let dir = temp_dir("tls-torn");
+    let source = Source::Made(KeyType::Ecdsa);
+    let tmp = state::temp_path(&dir.join(IDENTITY_FILE)).unwrap();
+    let result = tls_store::load_or_create_steps(&dir, &source, &mut tear(&tmp));
+    assert!(result.is_err());
+    let next = tls_store::load_or_create(&dir, &source).unwrap();
+    next.server_config().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

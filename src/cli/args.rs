@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// `--local-prompt fb`: ask and answer on the framebuffer and the local keyboard.
     pub local_prompt: bool,
     pub scroll_copies: bool,
+    pub tls_key_type: crate::net::KeyType,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// One old generation is kept beside the audit file (PATH.1), so at most twice this.
@@ -183,6 +186,9 @@ impl Default for ServeArgs {
             remote_processes: Vec::new(),
             local_prompt: false,
             scroll_copies: true,
+            tls_key_type: crate::net::KeyType::Rsa,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -244,6 +250,9 @@ impl ServeArgs {
             Setting::RemoteProcesses(v) => self.remote_processes = v,
             Setting::LocalPrompt(v) => self.local_prompt = v,
             Setting::ScrollCopies(v) => self.scroll_copies = v,
+            Setting::TlsKeyType(v) => self.tls_key_type = v,
+            Setting::TlsCert(v) => self.tls_cert = Some(v),
+            Setting::TlsKey(v) => self.tls_key = Some(v),
         }
     }
 
@@ -259,6 +268,19 @@ impl ServeArgs {
                 timeout: self.consent_timeout_request.unwrap_or(self.consent_timeout),
                 on_timeout: self.consent_timeout_action_request,
             },
+        }
+    }
+
+    /// Where the TLS identity comes from: provisioned files (both named) or made here.
+    pub fn tls_source(&self) -> Result<crate::net::tls_store::Source, String> {
+        use crate::net::tls_store::Source;
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Source::Provisioned {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => Ok(Source::Made(self.tls_key_type)),
+            _ => Err("--tls-cert and --tls-key go together: name both files or neither".into()),
         }
     }
 

@@ -34,6 +34,10 @@ serve options (flags override the config file, which overrides the defaults):
                               [frame_interval]
   --scroll-copies on|off      send scrolled rows as copies the client makes (ScrBlt), to
                               clients that support them (default on) [scroll_copies]
+  --tls-key-type rsa|ecdsa    key of a certificate made for a new state directory (default rsa,
+                              as Windows; an existing one is kept) [tls_key_type]
+  --tls-cert PEM --tls-key PEM  serve this certificate (then any intermediates) and key
+                              instead (RSA or ECDSA) [tls_cert, tls_key]
   --max-handshakes N          handshakes in progress at once; more are closed (default 8)
                               [max_handshakes]
   --rotation-period HOURS     new password this often, and at every start (default 24)
