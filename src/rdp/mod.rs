@@ -4,6 +4,7 @@
 pub mod caps;
 pub mod connection;
 pub mod credssp;
+mod lenient;
 pub mod pdu;
 
 pub use connection::{ConnError, Connection, Event, Settings};
