@@ -5,7 +5,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   gcc-aarch64-linux-gnu qemu-user-static qemu-system-arm kmod cpio   # aarch64 build, tests, board
-  freerdp2-x11 xvfb x11-apps xdotool imagemagick python3-pil         # real-client end-to-end tests
+  freerdp2-x11 rdesktop xvfb x11-apps xdotool imagemagick python3-pil         # real-client end-to-end tests
   xz-utils binutils python3                                          # board: kernel modules, initramfs, QMP
 )
 RUST_TARGET=aarch64-unknown-linux-musl

@@ -69,6 +69,11 @@ pub enum Setting {
     /// The modes when there is no readable saved state (first start, both copies bad).
     DefaultManagementMode(Mode),
     DefaultRemoteScreenMode(Mode),
+    /// The key type of a certificate made for a new state directory.
+    TlsKeyType(crate::net::KeyType),
+    /// A provisioned certificate chain (PEM) and its key; both or neither.
+    TlsCert(PathBuf),
+    TlsKey(PathBuf),
 }
 
 /// `--local-prompt`: the built-in framebuffer prompt always, never, or unless the image's own
@@ -389,6 +394,27 @@ pub const KEYS: &[Key] = &[
                 .map_err(|()| None)
         },
     },
+    Key {
+        name: "tls_key_type",
+        flag: "--tls-key-type",
+        kind: Kind::Text,
+        form: "rsa (RSA-2048, as Windows; every client) or ecdsa (P-256), for a new certificate",
+        parse: |t| t.parse().map(Setting::TlsKeyType).map_err(|()| None),
+    },
+    Key {
+        name: "tls_cert",
+        flag: "--tls-cert",
+        kind: Kind::Text,
+        form: "a PEM file: the certificate, then any intermediates",
+        parse: |t| non_empty(t).map(|t| Setting::TlsCert(t.into())),
+    },
+    Key {
+        name: "tls_key",
+        flag: "--tls-key",
+        kind: Kind::Text,
+        form: "a PEM file: the certificate's private key (PKCS#8, PKCS#1 or SEC1)",
+        parse: |t| non_empty(t).map(|t| Setting::TlsKey(t.into())),
+    },
 ];
 
 fn boolean(text: &str) -> Result<bool, Reject> {
@@ -642,6 +668,9 @@ audit_file_keep = 7
 keyboard_layout = "de"
 default_management_mode = "deny"
 default_remote_screen_mode = "allow-auto"
+tls_key_type = "ecdsa"
+tls_cert = "/etc/thinshadow/cert.pem"
+tls_key = "/etc/thinshadow/key.pem"
 "#,
         )
         .unwrap();
@@ -653,6 +682,8 @@ default_remote_screen_mode = "allow-auto"
         assert!(settings.contains(&Setting::ScrollCopies(false)));
         assert!(settings.contains(&Setting::DefaultManagementMode(Mode::Deny)));
         assert!(settings.contains(&Setting::DefaultRemoteScreenMode(Mode::AllowAuto)));
+        assert!(settings.contains(&Setting::TlsKeyType(crate::net::KeyType::Ecdsa)));
+        assert!(settings.contains(&Setting::TlsKey("/etc/thinshadow/key.pem".into())));
         assert!(settings.contains(&Setting::LockoutWindow(secs(600))));
         assert!(settings.contains(&Setting::Allow(
             Allowlist::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap()

@@ -317,3 +317,88 @@ fn frame(version: u16, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(payload);
     out
 }
+
+/// A power cut right after `at`: that step happened, nothing after it.
+fn cut_before(at: Step) -> impl FnMut(Step) -> io::Result<()> {
+    move |step| {
+        if step == at {
+            Err(io::Error::other("power cut"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The page cache lost half of the unsynced temp file in `dir`, then the power went.
+fn tear_temp_in(dir: &Path) -> impl FnMut(Step) -> io::Result<()> + '_ {
+    move |step| {
+        if step == Step::TempWritten {
+            for entry in std::fs::read_dir(dir)? {
+                let path = entry?.path();
+                if path.extension().is_some_and(|e| e == "tmp") {
+                    let len = std::fs::metadata(&path)?.len();
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)?
+                        .set_len(len / 2)?;
+                }
+            }
+            return Err(io::Error::other("power cut"));
+        }
+        Ok(())
+    }
+}
+
+/// The TLS identity: a cut at every step of its one-file write, on a first start and while
+/// taking over a two-file pair of older versions, leaves an identity that loads, matches its
+/// key and is the one published; the taken-over pair keeps its fingerprint.
+#[test]
+fn a_tls_identity_write_cut_at_any_step_leaves_a_whole_pair() {
+    use rustls::pki_types::pem::PemObject;
+    use thinshadow::net::tls_store::{self, CERT_FILE, IDENTITY_FILE, Source};
+    use thinshadow::net::{Identity, KeyType};
+    let source = Source::Made(KeyType::Ecdsa);
+    for step in Step::ALL {
+        // First start: the new identity is there whole, or not at all and made again.
+        let dir = temp_dir(&format!("tls-first-{step:?}"));
+        assert!(tls_store::load_or_create_steps(&dir, &source, &mut cut_before(step)).is_err());
+        let written = dir.join(IDENTITY_FILE).exists();
+        assert_eq!(
+            written,
+            matches!(step, Step::Renamed | Step::DirSynced),
+            "{step:?}"
+        );
+        let next = tls_store::load_or_create(&dir, &source).unwrap();
+        next.server_config().unwrap();
+        assert_eq!(std::fs::read(dir.join(CERT_FILE)).unwrap(), next.cert_der());
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // A two-file pair being taken over: whatever the cut, the old fingerprint stays.
+        let dir = temp_dir(&format!("tls-old-{step:?}"));
+        let old = Identity::generate(KeyType::Ecdsa).unwrap();
+        let pem = old.to_pem();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+        std::fs::write(dir.join("tls-key.der"), key.secret_der()).unwrap();
+        std::fs::write(dir.join(CERT_FILE), old.cert_der()).unwrap();
+        let _ = tls_store::load_or_create_steps(&dir, &source, &mut cut_before(step));
+        let next = tls_store::load_or_create(&dir, &source).unwrap();
+        assert_eq!(next.fingerprint(), old.fingerprint(), "cut after {step:?}");
+        next.server_config().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// A torn identity temp file (the page cache lost half of it) is never read.
+#[test]
+fn a_torn_tls_identity_temp_file_is_never_read() {
+    use thinshadow::net::KeyType;
+    use thinshadow::net::tls_store::{self, IDENTITY_FILE, Source};
+    let dir = temp_dir("tls-torn");
+    let source = Source::Made(KeyType::Ecdsa);
+    let result = tls_store::load_or_create_steps(&dir, &source, &mut tear_temp_in(&dir));
+    assert!(!dir.join(IDENTITY_FILE).exists());
+    assert!(result.is_err());
+    let next = tls_store::load_or_create(&dir, &source).unwrap();
+    next.server_config().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

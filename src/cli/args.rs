@@ -59,6 +59,9 @@ pub struct ServeArgs {
     pub scroll_copies: bool,
     /// The modes when no saved state can be read (first start, or both copies bad).
     pub default_modes: Modes,
+    pub tls_key_type: crate::net::KeyType,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Each audit file generation's size (PATH, PATH.1 … PATH.N).
@@ -169,6 +172,9 @@ impl Default for ServeArgs {
             keyboard_layout: "us".into(),
             scroll_copies: true,
             default_modes: Modes::default(),
+            tls_key_type: crate::net::KeyType::Rsa,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -235,6 +241,9 @@ impl ServeArgs {
             Setting::ScrollCopies(v) => self.scroll_copies = v,
             Setting::DefaultManagementMode(v) => self.default_modes.management = v,
             Setting::DefaultRemoteScreenMode(v) => self.default_modes.remote_screen = v,
+            Setting::TlsKeyType(v) => self.tls_key_type = v,
+            Setting::TlsCert(v) => self.tls_cert = Some(v),
+            Setting::TlsKey(v) => self.tls_key = Some(v),
         }
     }
 
@@ -250,6 +259,19 @@ impl ServeArgs {
                 timeout: self.consent_timeout_request.unwrap_or(self.consent_timeout),
                 on_timeout: self.consent_timeout_action_request,
             },
+        }
+    }
+
+    /// Where the TLS identity comes from: provisioned files (both named) or made here.
+    pub fn tls_source(&self) -> Result<crate::net::tls_store::Source, String> {
+        use crate::net::tls_store::Source;
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Source::Provisioned {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => Ok(Source::Made(self.tls_key_type)),
+            _ => Err("--tls-cert and --tls-key go together: name both files or neither".into()),
         }
     }
 

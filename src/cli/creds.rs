@@ -1,7 +1,7 @@
 //! `thinshadow creds`: what the administrator needs to connect, for people and for JSON.
 
 use super::CredsArgs;
-use crate::net::tls;
+use crate::net::{tls, tls_store};
 use crate::state;
 use crate::state::published::{Published, addresses, to_json};
 
@@ -18,7 +18,7 @@ pub fn run(args: &CredsArgs) -> Result<(), String> {
 fn gather(args: &CredsArgs) -> Result<Published, String> {
     let current = state::read(&args.state_dir)
         .map_err(|e| format!("no credentials yet ({e}); is the agent running?"))?;
-    let cert_path = args.state_dir.join(tls::CERT_FILE);
+    let cert_path = args.state_dir.join(tls_store::CERT_FILE);
     let cert = std::fs::read(&cert_path).map_err(|e| format!("{}: {e}", cert_path.display()))?;
     Ok(Published::new(
         &current,

@@ -38,6 +38,12 @@ serve options (flags override the config file, which overrides the defaults):
                               taken the oldest one idle for 3 s makes room [max_handshakes]
   --handshakes-per-address N  handshakes one source address may have at once (default 3)
                               [handshakes_per_address]
+  --tls-key-type rsa|ecdsa    key of a certificate made for a new state directory (default rsa,
+                              as Windows; an existing one is kept) [tls_key_type]
+  --tls-cert PEM --tls-key PEM  serve this certificate (then any intermediates) and key
+                              instead (RSA or ECDSA) [tls_cert, tls_key]
+  --max-handshakes N          handshakes in progress at once; more are closed (default 8)
+                              [max_handshakes]
   --rotation-period HOURS     new password this often, and at every start (default 24)
                               [rotation_period_hours]
   --rotate-after-session      also a new password when a session ends [rotate_after_session]

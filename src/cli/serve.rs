@@ -42,7 +42,9 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
                 args.state_dir.display()
             )
         })?;
-    let identity = Identity::load_or_create(&args.state_dir).map_err(|e| e.to_string())?;
+    // Before listening: a new RSA key may take seconds on a slow board (logged with its time).
+    let identity = crate::net::tls_store::load_or_create(&args.state_dir, &args.tls_source()?)
+        .map_err(|e| e.to_string())?;
 
     let mut source =
         crate::screen::open(&args.screen).map_err(|e| format!("screen {}: {e}", args.screen))?;

@@ -1,21 +1,53 @@
-//! The agent's TLS identity: a self-signed certificate made once and kept in the state
-//! directory, and the rustls server configuration built from it.
+//! The agent's TLS identity (a certificate chain and its key, made once or provisioned) and
+//! the rustls server configuration built from it. Where it is kept: `tls_store.rs`.
 
-use std::path::Path;
 use std::sync::Arc;
 
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::ParsedCertificate;
+use rustls::sign::CertifiedKey;
 use sha2::{Digest, Sha256};
 
-use crate::state;
+/// RSA modulus size of made keys: what Windows makes for its RDP listener.
+const RSA_BITS: usize = 2048;
 
-pub const CERT_FILE: &str = "tls-cert.der";
-pub const KEY_FILE: &str = "tls-key.der";
+/// The key type of a certificate the agent makes for itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyType {
+    /// RSA-2048, as Windows: rdesktop and some CredSSP clients take nothing else.
+    Rsa,
+    /// ECDSA P-256: fast to make, taken by FreeRDP, mstsc and IronRDP.
+    Ecdsa,
+}
+
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyType::Rsa => "rsa",
+            KeyType::Ecdsa => "ecdsa",
+        })
+    }
+}
+
+impl std::str::FromStr for KeyType {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "rsa" => Ok(KeyType::Rsa),
+            "ecdsa" => Ok(KeyType::Ecdsa),
+            _ => Err(()),
+        }
+    }
+}
 
 pub struct Identity {
-    pub cert_der: Vec<u8>,
-    key_der: Vec<u8>,
-    /// SubjectPublicKeyInfo key bits, which CredSSP binds the login to.
+    /// The end-entity certificate first, then any intermediates.
+    pub chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    /// SubjectPublicKeyInfo key bits (PKCS#1 RSAPublicKey for RSA, the EC point for
+    /// ECDSA), which CredSSP binds the login to.
     pub public_key: Vec<u8>,
 }
 
@@ -38,77 +70,162 @@ impl std::fmt::Display for TlsError {
     }
 }
 
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
 impl Identity {
-    /// Loads the certificate from `dir`, or makes one on first start.
-    pub fn load_or_create(dir: &Path) -> Result<Identity, TlsError> {
-        let cert_path = dir.join(CERT_FILE);
-        let key_path = dir.join(KEY_FILE);
-        if cert_path.exists() && key_path.exists() {
-            let cert_der = std::fs::read(&cert_path)
-                .map_err(|e| TlsError::Io(format!("{}: {e}", cert_path.display())))?;
-            let key_der = std::fs::read(&key_path)
-                .map_err(|e| TlsError::Io(format!("{}: {e}", key_path.display())))?;
-            match Identity::from_der(cert_der, key_der) {
-                Ok(identity) => return Ok(identity),
-                Err(e) => {
-                    crate::warn!("the stored certificate is unusable ({e}); making a new one")
-                }
+    /// A self-signed certificate with a new key. RSA takes about a second natively, far
+    /// longer under emulation: callers do it once, before serving.
+    pub fn generate(kind: KeyType) -> Result<Identity, TlsError> {
+        let generate = |e: rcgen::Error| TlsError::Generate(e.to_string());
+        let key = match kind {
+            KeyType::Ecdsa => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+            KeyType::Rsa => {
+                let pkcs8 = rsa_pkcs8(RSA_BITS)?;
+                rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)
             }
         }
-        let identity = Identity::generate()?;
-        state::ensure_dir(dir).map_err(|e| TlsError::Io(format!("{}: {e}", dir.display())))?;
-        state::write_atomic(&key_path, &identity.key_der, 0o600)
-            .map_err(|e| TlsError::Io(e.to_string()))?;
-        state::write_atomic(&cert_path, &identity.cert_der, 0o644)
-            .map_err(|e| TlsError::Io(e.to_string()))?;
-        crate::info!(
-            "made a new tls certificate, sha256 {}",
-            identity.fingerprint()
-        );
-        Ok(identity)
-    }
-
-    /// ECDSA P-256: ring cannot generate RSA keys, and every current RDP client takes ECDSA.
-    pub fn generate() -> Result<Identity, TlsError> {
-        let mut params = rcgen::CertificateParams::new(vec!["thinshadow".to_owned()])
-            .map_err(|e| TlsError::Generate(e.to_string()))?;
+        .map_err(generate)?;
+        let mut params =
+            rcgen::CertificateParams::new(vec!["thinshadow".to_owned()]).map_err(generate)?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "thinshadow");
-        let key = rcgen::KeyPair::generate().map_err(|e| TlsError::Generate(e.to_string()))?;
-        let cert = params
-            .self_signed(&key)
-            .map_err(|e| TlsError::Generate(e.to_string()))?;
-        Identity::from_der(cert.der().to_vec(), key.serialize_der())
+        let cert = params.self_signed(&key).map_err(generate)?;
+        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        Identity::new(vec![cert.der().clone()], key_der)
     }
 
-    fn from_der(cert_der: Vec<u8>, key_der: Vec<u8>) -> Result<Identity, TlsError> {
-        let key = rcgen::KeyPair::try_from(key_der.as_slice())
+    /// A chain and its key, checked to belong together (a mismatched pair is refused
+    /// here, not at every handshake).
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Identity, TlsError> {
+        let end_entity = chain
+            .first()
+            .ok_or_else(|| TlsError::Config("no certificate".into()))?;
+        let parsed = ParsedCertificate::try_from(end_entity)
+            .map_err(|e| TlsError::Config(format!("certificate: {e}")))?;
+        let public_key = spki_key_bits(parsed.subject_public_key_info().as_ref())
+            .ok_or_else(|| TlsError::Config("certificate: bad SubjectPublicKeyInfo".into()))?
+            .to_vec();
+        let certified = CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider())
             .map_err(|e| TlsError::Config(e.to_string()))?;
+        // Ring knows the public key of every key it loads; "unknown" would mean unchecked.
+        certified
+            .keys_match()
+            .map_err(|e| TlsError::Config(format!("key and certificate: {e}")))?;
         Ok(Identity {
-            public_key: key.public_key_raw().to_vec(),
-            cert_der,
-            key_der,
+            chain,
+            key,
+            public_key,
         })
     }
 
-    /// SHA-256 of the certificate, lowercase hex with colons, as FreeRDP shows it.
+    /// A PEM chain (end-entity first) and a PEM key (PKCS#8, PKCS#1 or SEC1).
+    pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Identity, TlsError> {
+        let chain = CertificateDer::pem_slice_iter(chain_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TlsError::Config(format!("certificate pem: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| TlsError::Config(format!("key pem: {e}")))?;
+        Identity::new(chain, key)
+    }
+
+    /// The key, then the chain, as one PEM text: the unit `tls_store` writes.
+    pub fn to_pem(&self) -> String {
+        let key = pem::Pem::new(self.key_label(), self.key.secret_der());
+        let certs = self
+            .chain
+            .iter()
+            .map(|cert| pem::Pem::new("CERTIFICATE", cert.as_ref()));
+        let unix = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+        pem::encode_many_config(&std::iter::once(key).chain(certs).collect::<Vec<_>>(), unix)
+    }
+
+    fn key_label(&self) -> &'static str {
+        match self.key {
+            PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
+            PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
+            _ => "PRIVATE KEY",
+        }
+    }
+
+    /// The end-entity certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.chain[0]
+    }
+
+    /// SHA-256 of the end-entity certificate, lowercase hex with colons, as FreeRDP shows it.
     pub fn fingerprint(&self) -> String {
-        fingerprint(&self.cert_der)
+        fingerprint(self.cert_der())
     }
 
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()));
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?
             .with_no_client_auth()
-            .with_single_cert(vec![CertificateDer::from(self.cert_der.clone())], key)
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Config(e.to_string()))?;
         // No session resumption state to keep: one admin at a time, handshakes are rare.
         config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         Ok(Arc::new(config))
+    }
+}
+
+/// A new RSA key as PKCS#8: ring signs with RSA keys but cannot make them.
+fn rsa_pkcs8(bits: usize) -> Result<PrivatePkcs8KeyDer<'static>, TlsError> {
+    use rsa::pkcs8::EncodePrivateKey;
+    // SysRng panics (through UnwrapErr) if the OS cannot give randomness: ask once first.
+    getrandom::fill(&mut [0u8; 32]).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let mut rng = getrandom4::rand_core::UnwrapErr(getrandom4::SysRng);
+    let key =
+        rsa::RsaPrivateKey::new(&mut rng, bits).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    Ok(PrivatePkcs8KeyDer::from(der.as_bytes().to_vec()))
+}
+
+/// One DER element: (tag, contents, rest), bounds checked.
+fn der_element(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = bytes.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 3 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |len, &b| len << 8 | usize::from(b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The subjectPublicKey BIT STRING's bits of a SubjectPublicKeyInfo.
+fn spki_key_bits(spki: &[u8]) -> Option<&[u8]> {
+    const SEQUENCE: u8 = 0x30;
+    const BIT_STRING: u8 = 0x03;
+    let (SEQUENCE, inner, _) = der_element(spki)? else {
+        return None;
+    };
+    let (SEQUENCE, _algorithm, rest) = der_element(inner)? else {
+        return None;
+    };
+    let (BIT_STRING, bits, _) = der_element(rest)? else {
+        return None;
+    };
+    // Key bits are whole bytes: no unused bits.
+    match bits.split_first()? {
+        (0, key) => Some(key),
+        _ => None,
     }
 }
 
@@ -123,15 +240,67 @@ mod tests {
     use super::*;
 
     #[test]
-    fn made_once_then_reloaded() {
-        let dir = std::env::temp_dir().join(format!("thinshadow-tls-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let first = Identity::load_or_create(&dir).unwrap();
-        let second = Identity::load_or_create(&dir).unwrap();
-        assert_eq!(first.fingerprint(), second.fingerprint());
-        assert_eq!(first.public_key, second.public_key);
-        assert_eq!(first.fingerprint().len(), 32 * 3 - 1);
-        first.server_config().unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn ecdsa_key_bits_are_the_uncompressed_point() {
+        let id = Identity::generate(KeyType::Ecdsa).unwrap();
+        assert_eq!(id.public_key.len(), 65);
+        assert_eq!(id.public_key[0], 4);
+        id.server_config().unwrap();
+    }
+
+    #[test]
+    fn rsa_key_bits_are_pkcs1_with_a_2048_bit_modulus() {
+        let id = Identity::generate(KeyType::Rsa).unwrap();
+        // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+        let (0x30, inner, []) = der_element(&id.public_key).unwrap() else {
+            panic!("not a sequence");
+        };
+        let (0x02, modulus, rest) = der_element(inner).unwrap() else {
+            panic!("no modulus");
+        };
+        // A leading zero keeps the INTEGER positive.
+        assert_eq!(modulus.len(), 257);
+        assert_eq!(modulus[0], 0);
+        assert!(modulus[1] >= 0x80);
+        let (0x02, exponent, []) = der_element(rest).unwrap() else {
+            panic!("no exponent");
+        };
+        assert_eq!(exponent, [1, 0, 1]);
+        id.server_config().unwrap();
+    }
+
+    #[test]
+    fn pem_round_trip_keeps_the_pair() {
+        let id = Identity::generate(KeyType::Ecdsa).unwrap();
+        let pem = id.to_pem();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        let again = Identity::from_pem(pem.as_bytes(), pem.as_bytes()).unwrap();
+        assert_eq!(again.fingerprint(), id.fingerprint());
+        assert_eq!(again.public_key, id.public_key);
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_refused() {
+        let a = Identity::generate(KeyType::Ecdsa).unwrap();
+        let b = Identity::generate(KeyType::Ecdsa).unwrap();
+        let err = Identity::new(a.chain.clone(), b.key.clone_key())
+            .err()
+            .expect("mismatch accepted");
+        assert!(err.to_string().contains("key"), "{err}");
+    }
+
+    #[test]
+    fn short_or_odd_der_is_refused() {
+        assert_eq!(spki_key_bits(&[]), None);
+        assert_eq!(spki_key_bits(&[0x30, 0x05, 0x30]), None);
+        assert_eq!(spki_key_bits(&[0x30, 0x84, 0, 0, 0, 1]), None);
+        // Unused bits in the key's BIT STRING.
+        assert_eq!(
+            spki_key_bits(&[0x30, 0x06, 0x30, 0x00, 0x03, 0x02, 0x01, 0xff]),
+            None
+        );
+        assert_eq!(
+            spki_key_bits(&[0x30, 0x06, 0x30, 0x00, 0x03, 0x02, 0x00, 0xff]),
+            Some(&[0xff][..])
+        );
     }
 }

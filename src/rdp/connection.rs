@@ -28,6 +28,7 @@ use ironrdp_svc::StaticChannelSet;
 
 use super::caps::{ClientLimits, server_capabilities};
 use super::credssp::{Credssp, CredsspError, Step, early_user_auth_result};
+use super::lenient;
 use super::pdu::{self, Channels, EndReason};
 use crate::input::{InputEvent, MouseButton};
 
@@ -120,6 +121,8 @@ pub struct Connection {
     client_name: String,
     /// The bulk compression the client accepts (its Client Info PDU), None: none.
     compression: Option<CompressionType>,
+    /// Our Synchronize was sent early (Windows' order): the acceptor's is kept back.
+    synchronized: bool,
 }
 
 impl Connection {
@@ -147,6 +150,7 @@ impl Connection {
             authenticated: false,
             client_name: String::new(),
             compression: None,
+            synchronized: false,
         }
     }
 
@@ -305,18 +309,43 @@ impl Connection {
         }
 
         self.scratch.clear();
+        let mut unsent = false;
+        let mut confirm_active = None;
         let step = match acceptor.next_pdu_hint() {
-            None => acceptor.step_no_input(&mut self.scratch),
+            None => {
+                // Windows' order: the server's Synchronize went out with the Confirm Active.
+                unsent = self.synchronized && lenient::sends_synchronize(&acceptor);
+                self.synchronized &= !unsent;
+                acceptor.step_no_input(&mut self.scratch)
+            }
             Some(_) => {
                 let Some((action, len)) = next_frame(&self.inbuf)? else {
                     self.phase = Phase::Accepting(acceptor);
                     return Ok(false);
                 };
-                let frame: Vec<u8> = self.inbuf.drain(..len).collect();
+                if action == Action::X224 {
+                    let joined = lenient::join_left_channels(&mut acceptor, &self.inbuf[..len])
+                        .map_err(|e| ConnError::Protocol(format!("handshake: {e}")))?;
+                    if !joined.is_empty() {
+                        crate::debug!(
+                            "client sent data before joining channels {joined:?}: joined for it"
+                        );
+                        // The frame is read again once the acceptor is past the joins.
+                        self.phase = Phase::Accepting(acceptor);
+                        return Ok(true);
+                    }
+                }
+                let mut frame: Vec<u8> = self.inbuf.drain(..len).collect();
                 if action == Action::FastPath {
                     // Input sent while a reactivation is under way: the acceptor only takes X.224.
                     self.phase = Phase::Accepting(acceptor);
                     return Ok(true);
+                }
+                if lenient::awaits_confirm_or_finalization(&acceptor) {
+                    frame = with_real_share_length(frame);
+                }
+                if lenient::awaits_confirm_active(&acceptor) {
+                    confirm_active = Some(frame.clone());
                 }
                 if awaits_client_info(&acceptor) {
                     self.compression = client_compression(&frame);
@@ -325,8 +354,15 @@ impl Connection {
             }
         };
         // On error the acceptor may still have written a negotiation failure or access denied.
-        out.extend_from_slice(self.scratch.filled());
+        if !unsent {
+            out.extend_from_slice(self.scratch.filled());
+        }
         step.map_err(|e| ConnError::Protocol(format!("handshake: {e}")))?;
+        if let Some(frame) = confirm_active.filter(|_| !lenient::awaits_confirm_active(&acceptor)) {
+            // Windows answers a Confirm Active with its Synchronize at once; aardwolf waits
+            // for it before it sends its own.
+            self.synchronized = lenient::synchronize_now(&frame, out);
+        }
 
         if let Some(result) = acceptor.get_result() {
             self.accepted(acceptor, result, out, events)?;
@@ -478,6 +514,8 @@ impl Connection {
         let Some((action, _)) = next_frame(frame)? else {
             return Err(ConnError::Protocol("truncated frame".into()));
         };
+        let fixed = (action == Action::X224).then(|| with_real_share_length(frame.to_vec()));
+        let frame = fixed.as_deref().unwrap_or(frame);
         match action {
             Action::FastPath => {
                 let input: FastPathInput = decode(frame)
@@ -558,6 +596,17 @@ impl Connection {
 fn acceptor_protocol_is_hybrid_ex(acceptor: &Acceptor) -> bool {
     let state = acceptor.state().as_any().downcast_ref::<AcceptorState>();
     matches!(state, Some(AcceptorState::Credssp { protocol, .. }) if protocol.contains(SecurityProtocol::HYBRID_EX))
+}
+
+/// A Data PDU's share control totalLength set to its real size (see `lenient`).
+fn with_real_share_length(frame: Vec<u8>) -> Vec<u8> {
+    match lenient::share_data_length(&frame) {
+        Some((fixed, declared, real)) => {
+            crate::debug!("share data totalLength {declared} read as the real {real}");
+            fixed
+        }
+        None => frame,
+    }
 }
 
 fn awaits_client_info(acceptor: &Acceptor) -> bool {

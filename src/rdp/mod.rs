@@ -5,6 +5,7 @@ pub mod caps;
 pub mod connection;
 pub mod credssp;
 pub mod nla;
+mod lenient;
 pub mod pdu;
 
 pub use connection::{ConnError, Connection, Event, Settings};

@@ -76,6 +76,14 @@ fn share_data(channels: Channels, pdu: ShareDataPdu, out: &mut Vec<u8>) {
     send_data(channels, &header, out);
 }
 
+/// Server Synchronize PDU (MS-RDPBCGR 2.2.1.19).
+pub fn synchronize(channels: Channels, out: &mut Vec<u8>) {
+    let pdu = ironrdp_pdu::rdp::finalization_messages::SynchronizePdu {
+        target_user_id: channels.user,
+    };
+    share_data(channels, ShareDataPdu::Synchronize(pdu), out);
+}
+
 pub fn set_error_info(channels: Channels, reason: EndReason, out: &mut Vec<u8>) {
     let pdu = ServerSetErrorInfoPdu(ErrorInfo::ProtocolIndependentCode(reason.code()));
     share_data(channels, ShareDataPdu::ServerSetErrorInfo(pdu), out);

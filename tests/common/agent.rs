@@ -48,6 +48,8 @@ pub struct Options {
     pub remote_processes: Vec<String>,
     /// The local prompt (`--local-prompt fb`), on this screen and these keyboards.
     pub local_prompt: Option<thinshadow::agent::PromptConfig>,
+    /// ECDSA by default: quick to make in every test.
+    pub key_type: thinshadow::net::KeyType,
     /// Runs after each step of every state save (with `keeper`): failed and torn writes.
     pub save_faults: Option<thinshadow::state::keeper::SaveFaults>,
 }
@@ -68,6 +70,7 @@ impl Default for Options {
             audit: thinshadow::audit::AuditConfig::default(),
             remote_processes: Vec::new(),
             local_prompt: None,
+            key_type: thinshadow::net::KeyType::Ecdsa,
             save_faults: None,
         }
     }
@@ -112,7 +115,7 @@ where
                 },
             });
         config.local_prompt = options.local_prompt;
-        let identity = Identity::generate().expect("certificate");
+        let identity = Identity::generate(options.key_type).expect("certificate");
         let mut agent =
             Agent::new(config, &identity, make_source(), Box::new(sink)).expect("agent starts");
         if let Some(keeper_config) = options.keeper {

@@ -769,7 +769,7 @@ mod danger {
     }
 }
 
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let schemes = provider
         .signature_verification_algorithms
