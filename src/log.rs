@@ -106,7 +106,10 @@ impl ::log::Log for Bridge {
                 ::log::Level::Info => Level::Info,
                 ::log::Level::Debug | ::log::Level::Trace => Level::Debug,
             };
-            write(level, format_args!("{}: {}", record.target(), record.args()));
+            write(
+                level,
+                format_args!("{}: {}", record.target(), record.args()),
+            );
         }
     }
 
@@ -193,7 +196,10 @@ mod tests {
         let filter = Filter::parse("debug, rustls=info,ironrdp_acceptor=debug,bogus=loud");
         assert_eq!(filter.ours, Some(Level::Debug));
         assert_eq!(filter.level_for("rustls::server::hs"), Level::Info);
-        assert_eq!(filter.level_for("ironrdp_acceptor::connection"), Level::Debug);
+        assert_eq!(
+            filter.level_for("ironrdp_acceptor::connection"),
+            Level::Debug
+        );
         // Unnamed dependencies stay at warn; a prefix must end at a path boundary.
         assert_eq!(filter.level_for("sspi::ntlm"), Level::Warn);
         assert_eq!(filter.level_for("rustlsx"), Level::Warn);
