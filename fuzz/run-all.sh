@@ -15,10 +15,10 @@ RUNS=${RUNS:-10000000}
 MAX_TIME=${MAX_TIME:-660}
 declare -A MAX_LEN=(
   [rdp_handshake]=2048 [rdp_active]=1024 [pdu_framing]=256 [control]=9000
-  [state_blob]=1024 [config]=4096 [input]=1200 [bulk]=2048
+  [state_blob]=1024 [config]=4096 [input]=1200 [bulk]=2048 [credssp]=512
 )
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(rdp_handshake rdp_active pdu_framing control state_blob config input bulk)
+[ ${#targets[@]} -gt 0 ] || targets=(rdp_handshake rdp_active pdu_framing control state_blob config input bulk credssp)
 
 cargo +nightly fuzz build -a -s none
 for t in "${targets[@]}"; do

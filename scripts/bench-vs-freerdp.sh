@@ -23,6 +23,8 @@
 #   --runs          measure each server N times in turn (default 1, at most 10): the table then
 #                   shows the mean ± spread (half the range) of each figure, ratios of the means
 #   --keep DIR      copy logs and per-frame files there
+#   --static        no workload: the first frame stays on screen for --seconds (what a watched
+#                   screen that does not change costs)
 #
 # Figures, and how they are taken:
 #   server CPU s     utime+stime of the server's process tree from /proc/PID/stat, read just before
@@ -54,6 +56,7 @@ PIX="$HERE/e2e/pixels.py"
 
 SIZE=1280x800
 SECONDS_WL=20
+STATIC=0
 CLIENT_ARGS="/bpp:32 -gfx"
 SERVERS="thinshadow freerdp-shadow"
 BIN="target/release/thinshadow"
@@ -67,6 +70,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --size) SIZE="$2"; shift 2 ;;
         --seconds) SECONDS_WL="$2"; shift 2 ;;
+        --static) STATIC=1; shift ;;
         --client-args) CLIENT_ARGS="$2"; shift 2 ;;
         --servers) SERVERS="$2"; shift 2 ;;
         --bin) BIN="$2"; shift 2 ;;
@@ -195,7 +199,9 @@ start_server() { # NAME PORT
         mkdir -p "$T/$name-state"
         # shellcheck disable=SC2086  # words on purpose
         start "$name-server" $((DEADLINE + 10)) "$BIN" serve --listen "127.0.0.1:$port" \
-            --screen "xwd:$SRC_FB" --state-dir "$T/$name-state" $SERVE_ARGS
+            --screen "xwd:$SRC_FB" --state-dir "$T/$name-state" \
+            --control "$T/$name-state/control.sock" --consent-timeout-auto 0 --local-prompt off \
+            $SERVE_ARGS
     else
         USER_NAME=bench
         PASS="bench-$("$PY" -c 'import secrets; print(secrets.token_hex(8))')"
@@ -276,8 +282,13 @@ run_one() { # NAME -> $T/NAME.json
     xcpu0="$("$PY" "$B" cpu "$SRC_XVFB_PID")"
     kill -USR1 "$relay"
     log "$name: workload ${SECONDS_WL}s"
-    timeout $((SECONDS_WL + 30)) "$PY" "$B" workload "$SRC_DISPLAY" --size "$SIZE" --seconds "$SECONDS_WL" \
-        --log "$T/$name-codes.tsv"
+    if [ "$STATIC" = 1 ]; then
+        : >"$T/$name-codes.tsv"
+        sleep "$SECONDS_WL"
+    else
+        timeout $((SECONDS_WL + 30)) "$PY" "$B" workload "$SRC_DISPLAY" --size "$SIZE" --seconds "$SECONDS_WL" \
+            --log "$T/$name-codes.tsv"
+    fi
     sleep 1
     local cpu1 ccpu1 xcpu1
     cpu1="$("$PY" "$B" cpu "$SERVER_PID")"

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::policy::{Allowlist, TimeoutAction};
+use crate::policy::{Allowlist, Mode, TimeoutAction};
 
 /// Read when `--config` is not given, if it exists.
 pub const DEFAULT_PATH: &str = "/etc/thinshadow.toml";
@@ -62,8 +62,13 @@ pub enum Setting {
     HandshakesPerAddress(usize),
     /// Old generations of the audit file kept (PATH.1 … PATH.N).
     AuditFileKeep(u32),
+    /// The thin client's keyboard layout (for characters clients type as Unicode).
+    KeyboardLayout(String),
     /// Scrolled rows sent as copies the client does (ScrBlt), when it supports them.
     ScrollCopies(bool),
+    /// The modes when there is no readable saved state (first start, both copies bad).
+    DefaultManagementMode(Mode),
+    DefaultRemoteScreenMode(Mode),
 }
 
 /// `--local-prompt`: the built-in framebuffer prompt always, never, or unless the image's own
@@ -340,6 +345,18 @@ pub const KEYS: &[Key] = &[
         parse: |t| in_range(t, 1, 100).map(|n| Setting::AuditFileKeep(n as u32)),
     },
     Key {
+        name: "keyboard_layout",
+        flag: "--keyboard-layout",
+        kind: Kind::Text,
+        form: "a layout in src/input/layouts: us, gb, de, fr, es, it or ru",
+        parse: |t| {
+            crate::input::layout::names()
+                .any(|name| name == t)
+                .then(|| Setting::KeyboardLayout(t.to_owned()))
+                .ok_or(None)
+        },
+    },
+    Key {
         name: "scroll_copies",
         flag: "--scroll-copies",
         kind: Kind::Text,
@@ -348,6 +365,28 @@ pub const KEYS: &[Key] = &[
             "on" => Ok(Setting::ScrollCopies(true)),
             "off" => Ok(Setting::ScrollCopies(false)),
             _ => Err(None),
+        },
+    },
+    Key {
+        name: "default_management_mode",
+        flag: "--default-management-mode",
+        kind: Kind::Text,
+        form: "allow-auto, allow-by-request or deny (when no saved state can be read)",
+        parse: |t| {
+            t.parse()
+                .map(Setting::DefaultManagementMode)
+                .map_err(|()| None)
+        },
+    },
+    Key {
+        name: "default_remote_screen_mode",
+        flag: "--default-remote-screen-mode",
+        kind: Kind::Text,
+        form: "allow-auto, allow-by-request or deny (when no saved state can be read)",
+        parse: |t| {
+            t.parse()
+                .map(Setting::DefaultRemoteScreenMode)
+                .map_err(|()| None)
         },
     },
 ];
@@ -600,6 +639,9 @@ local_uid = 1000
 local_group = "video"
 handshakes_per_address = 2
 audit_file_keep = 7
+keyboard_layout = "de"
+default_management_mode = "deny"
+default_remote_screen_mode = "allow-auto"
 "#,
         )
         .unwrap();
@@ -609,6 +651,8 @@ audit_file_keep = 7
         assert!(settings.contains(&Setting::RotateAfterSession(true)));
         assert!(settings.contains(&Setting::LocalPrompt(PromptChoice::Fb)));
         assert!(settings.contains(&Setting::ScrollCopies(false)));
+        assert!(settings.contains(&Setting::DefaultManagementMode(Mode::Deny)));
+        assert!(settings.contains(&Setting::DefaultRemoteScreenMode(Mode::AllowAuto)));
         assert!(settings.contains(&Setting::LockoutWindow(secs(600))));
         assert!(settings.contains(&Setting::Allow(
             Allowlist::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap()
@@ -634,6 +678,10 @@ audit_file_keep = 7
             "thinshadow.toml: consent_timeout: expected seconds (1 to 3600), got 0"
         );
         assert!(parse("audit_file_max = 100").is_err());
+        assert_eq!(
+            parse(r#"default_management_mode = "allow""#).unwrap_err(),
+            r#"thinshadow.toml: default_management_mode: expected allow-auto, allow-by-request or deny (when no saved state can be read), got "allow""#
+        );
         let err = parse(r#"remote_processes = ["/usr/bin/xfreerdp"]"#).unwrap_err();
         assert!(err.contains("a process name, not a path"), "{err}");
         assert_eq!(

@@ -343,3 +343,112 @@ fn reassemble(bytes: &[u8], client: &mut ironrdp_bulk::BulkCompressor) -> Vec<u8
     }
     update
 }
+
+/// What one `credssp` run came to (the regression test asserts it).
+#[derive(Debug, PartialEq, Eq)]
+pub enum CredsspRun {
+    TooShort,
+    /// Refused before the client's AUTHENTICATE.
+    Protocol,
+    LoginFailed,
+    LoggedIn,
+}
+
+/// NLA as a real client plays it (bare NTLM or one of the SPNEGO shapes, CredSSP 2 to 6,
+/// the right password), with the fuzz input choosing what to break after the NTLM proof:
+/// the MIC, the mechListMIC, the session key, pubKeyAuth and authInfo (replaced by input
+/// bytes of any length), a byte of the AUTHENTICATE or of any TSRequest on the wire.
+///
+/// Bytes: shape, version, knobs, a, b, then the replacement bytes (split at `a`).
+pub fn credssp(data: &[u8]) -> CredsspRun {
+    use crate::rdp::credssp::{Credssp, CredsspError, Step};
+    use crate::rdp::nla::client::{Client, Shape};
+    quiet();
+    let [shape, version, knobs, a, b, rest @ ..] = data else {
+        return CredsspRun::TooShort;
+    };
+    let shape = [
+        Shape::Bare,
+        Shape::SpnegoNtlm,
+        Shape::SpnegoNegoexFirst,
+        Shape::SpnegoKerberosFirst,
+    ][usize::from(*shape % 4)];
+    let s = settings();
+    let mut client = Client::new(
+        "Admin",
+        &s.password,
+        &s.server_public_key,
+        2 + u32::from(*version % 5),
+        shape,
+    );
+    let bit = |n: u8| knobs & (1 << n) != 0;
+    let split = usize::from(*a).min(rest.len());
+    let (first, second) = rest.split_at(split);
+    let t = &mut client.tweaks;
+    t.no_mic = bit(0);
+    t.wrong_mic = bit(1);
+    t.wrong_mech_list_mic = bit(2);
+    t.no_mech_list_mic = bit(3);
+    t.no_key_exch = bit(4);
+    t.pub_key_auth = bit(5).then(|| first.to_vec());
+    t.auth_info = bit(6).then(|| second.to_vec());
+    // The high bit: flip a byte of the AUTHENTICATE, or (with bit 4 of b) of a whole request.
+    let flip_wire = bit(7) && b & 0x10 != 0;
+    if bit(7) && !flip_wire {
+        t.flip_authenticate = Some((usize::from(*a) * 7 + usize::from(*b), b | 1));
+    }
+    // A pubKeyAuth or authInfo under 16 bytes cannot even hold a signature (finding 1).
+    // (A wrong MIC only counts when one is sent: not with `no_mic`, nor bare or without a list MIC.)
+    // A flipped byte may undo the wrong MIC, so those count only without flips.
+    let flips = bit(7);
+    let must_fail = (t.wrong_mic && !t.no_mic && !flips)
+        || (t.wrong_mech_list_mic && !t.no_mech_list_mic && shape != Shape::Bare && !flips)
+        || t.pub_key_auth.as_ref().is_some_and(|p| p.len() < 16)
+        || t.auth_info.as_ref().is_some_and(|p| p.len() < 16);
+    let mut challenged = false;
+
+    let mut server = Credssp::with_challenge(
+        &s.user,
+        &s.password,
+        s.server_public_key.clone(),
+        "fuzz",
+        [0x11; 8],
+        0x01db_0000_0000_0000,
+    );
+    let mut request = client.first();
+    for round in 0..6u8 {
+        if flip_wire && round == b & 3 {
+            let len = request.len();
+            if let Some(byte) = request.get_mut((usize::from(*a) * 3) % len.max(1)) {
+                *byte ^= 0x5a;
+            }
+        }
+        let mut out = Vec::new();
+        match server.step(&request, &mut out) {
+            Ok(Step::Continue) => {}
+            Ok(Step::Done) => {
+                assert!(!must_fail, "logged in with a broken MIC or pubKeyAuth");
+                return CredsspRun::LoggedIn;
+            }
+            Err(CredsspError::LogonFailed) => {
+                assert!(!out.is_empty(), "a failed login is answered (errorCode)");
+                return CredsspRun::LoginFailed;
+            }
+            Err(CredsspError::Protocol(_)) => {
+                // Only before our CHALLENGE: after it, every failure counts as a login.
+                assert!(
+                    !challenged,
+                    "a protocol error after the CHALLENGE (round {round})"
+                );
+                return CredsspRun::Protocol;
+            }
+        }
+        challenged |= out.windows(12).any(|w| w == b"NTLMSSP\0\x02\0\0\0");
+        match client.next(&out) {
+            Ok(next) => request = next,
+            // The client gives up on a reply the flipped bytes made it dislike.
+            Err(_) => return CredsspRun::Protocol,
+        }
+    }
+    panic!("CredSSP did not end in six rounds");
+}

@@ -60,6 +60,17 @@ fn call(path: &Path, words: &str) -> json::Object {
     reply
 }
 
+/// A control call's reply, or the agent's error message.
+fn try_call(path: &Path, words: &str) -> Result<json::Object, String> {
+    let request = Request::from_args(&words.split(' ').collect::<Vec<_>>()).unwrap();
+    let mut client = Client::connect(path, Some(Duration::from_secs(5))).expect("control socket");
+    match client.call(&request) {
+        Ok((_, reply)) => Ok(reply),
+        Err(thinshadow::control::client::ClientError::Refused(message)) => Err(message),
+        Err(e) => panic!("{words}: {e:?}"),
+    }
+}
+
 fn management_mode(path: &Path) -> String {
     match json::get(&call(path, "status"), "management") {
         Some(Value::Str(mode)) => mode.clone(),
@@ -198,8 +209,11 @@ fn a_tearing_resizing_failing_screen_heals_once_calm() {
     }
 }
 
+/// "ok" to a mode change only once it is on disk: while every write fails or stops midway,
+/// each mode request is answered with an error and the mode in force stays; once the disk
+/// heals, the "ok" comes with the new mode already in both copies.
 #[test]
-fn failed_and_torn_state_writes_lose_no_mode() {
+fn a_mode_change_the_store_cannot_save_is_an_error_and_changes_nothing() {
     let dir = temp_dir("store");
     let path = dir.join("control.sock");
     let keeper = |dir: &Path| thinshadow::state::KeeperConfig {
@@ -223,43 +237,48 @@ fn failed_and_torn_state_writes_lose_no_mode() {
     };
     let mut agent = agent::start(options, synthetic);
     let password = thinshadow::state::read(&dir).unwrap().password;
-    for words in ["mode management deny", "mode remote-screen allow-auto"] {
-        assert!(json::get(&call(&path, words), "error").is_none(), "{words}");
-        // Whatever a torn write left, the file reads as a whole state (old or new).
+    let before = thinshadow::state::read(&dir).unwrap().modes;
+    for (round, words) in ["mode management deny", "mode remote-screen allow-auto"]
+        .iter()
+        .cycle()
+        .take(6)
+        .enumerate()
+    {
+        let reply = try_call(&path, words);
+        assert!(
+            matches!(&reply, Err(m) if m.starts_with("mode not changed: cannot save the state")),
+            "{words}: {reply:?}"
+        );
+        assert!(
+            failures.load(Ordering::SeqCst) > round,
+            "a failed save each time"
+        );
+        // Whatever a torn write left, the files read as a whole state (old or new).
         thinshadow::state::read(&dir).expect("a whole state on disk");
+        assert_eq!(management_mode(&path), "allow-auto", "the mode in force");
     }
-    assert_eq!(management_mode(&path), "deny", "the mode in force");
-    // The mode is applied although it is not on disk yet: the admin is refused.
+    // Still the old mode: an admin gets in (and is asked, allow-auto).
+    let admitted = TestClient::connect(&client(&agent, &password, 0)).expect("login");
+    admitted.disconnect();
+    // The disk heals: "ok" means on disk, in both copies, before any throttle runs.
+    failing.store(false, Ordering::SeqCst);
+    assert!(json::get(&call(&path, "mode management deny"), "error").is_none());
+    let saved = thinshadow::state::read(&dir).unwrap().modes;
+    assert_eq!(saved.management, Mode::Deny, "ok before the save");
+    assert_eq!(saved.remote_screen, before.remote_screen);
+    let second = std::fs::read(dir.join(thinshadow::state::PREVIOUS_FILE)).unwrap();
+    assert_eq!(thinshadow::state::decode(&second).unwrap().modes, saved);
+    assert!(json::get(&call(&path, "mode remote-screen allow-auto"), "error").is_none());
+    assert_eq!(management_mode(&path), "deny");
     // Refused at activation (Set Error Info 7), or earlier.
     if let Ok(mut refused) = TestClient::connect(&client(&agent, &password, 0)) {
         let ended = refused.pump_for(Duration::from_secs(5));
         assert!(ended.is_err(), "deny let an admin in");
         assert_eq!(refused.last_error_info(), Some(0x7), "{ended:?}");
     }
-    // The keeper saves at most every 10 s: wait for its first (failing) attempt.
-    let deadline = std::time::Instant::now() + WAIT;
-    while failures.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        failures.load(Ordering::SeqCst) > 0,
-        "no write failed: the test proves nothing"
-    );
-    thinshadow::state::read(&dir).expect("a whole state on disk after a failed write");
-    assert_eq!(
-        management_mode(&path),
-        "deny",
-        "the mode in force after a failed write"
-    );
-    // The disk heals; the pending save goes through (at the latest when the agent stops).
-    failing.store(false, Ordering::SeqCst);
     agent.stop();
     let saved = thinshadow::state::read(&dir).unwrap();
-    assert_eq!(
-        saved.modes.management,
-        Mode::Deny,
-        "mode lost after failed writes"
-    );
+    assert_eq!(saved.modes.management, Mode::Deny);
     assert_eq!(saved.modes.remote_screen, Mode::AllowAuto);
     // A restart from that disk keeps it.
     let _ = std::fs::remove_file(&path);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 8] = [
+const TARGETS: [(&str, Target); 9] = [
     ("rdp_handshake", thinshadow::fuzzing::rdp_handshake),
     ("rdp_active", thinshadow::fuzzing::rdp_active),
     ("pdu_framing", thinshadow::fuzzing::pdu_framing),
@@ -15,6 +15,9 @@ const TARGETS: [(&str, Target); 8] = [
     ("config", thinshadow::fuzzing::config),
     ("input", thinshadow::fuzzing::input),
     ("bulk", thinshadow::fuzzing::bulk),
+    ("credssp", |data| {
+        thinshadow::fuzzing::credssp(data);
+    }),
 ];
 
 #[test]
@@ -41,6 +44,36 @@ fn every_saved_crash_input_now_passes() {
         }
     }
     eprintln!("{replayed} inputs replayed");
+    assert!(
+        replayed > 0,
+        "no regression input was replayed: the folder lost its files"
+    );
+}
+
+/// Issue #13 finding 1: an AUTHENTICATE without a MIC and a pubKeyAuth (or authInfo) under
+/// 16 bytes panicked inside sspi and took the agent down. Each kept input is now a failed
+/// login (so it is audited, delayed and counted for the lockout), never a panic.
+#[test]
+fn finding_1_inputs_are_failed_logins() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions/credssp");
+    let mut seen = 0;
+    for file in fs::read_dir(&dir).expect("credssp regression inputs") {
+        let path = file.unwrap().path();
+        let outcome = thinshadow::fuzzing::credssp(&fs::read(&path).unwrap());
+        assert_eq!(
+            outcome,
+            thinshadow::fuzzing::CredsspRun::LoginFailed,
+            "{}",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 4, "only {seen} finding-1 inputs kept");
+    // The same exchange untouched logs in, so the inputs fail for what they break.
+    assert_eq!(
+        thinshadow::fuzzing::credssp(&[0, 4, 0, 0, 0]),
+        thinshadow::fuzzing::CredsspRun::LoggedIn
+    );
 }
 
 /// The entry points themselves hold on simple inputs (so a replay that passes means something).

@@ -270,3 +270,99 @@ fn a_failed_save_keeps_the_old_password_and_retries_later() {
     assert_eq!(state::read(&dir).unwrap().password, keeper.password());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `thinshadow serve` on a damaged state: with Deny saved and `state.bin` damaged the
+/// agent runs with Deny (from the second copy, and says so in the audit file); with both
+/// copies damaged it runs with the configured default modes and says that.
+#[test]
+fn a_real_agent_keeps_deny_from_a_damaged_state_and_falls_back_to_the_configured_defaults() {
+    use thinshadow::control::Request;
+    use thinshadow::control::client::Client;
+    use thinshadow::control::json::{Value, get};
+    use thinshadow::policy::{Mode, Modes};
+
+    let dir = temp_dir("serve-damaged");
+    let state_dir = dir.join("state");
+    let socket = dir.join("control.sock");
+    let audit = dir.join("audit.log");
+    let config = dir.join("empty.toml");
+    std::fs::write(&config, "").unwrap();
+    let serve = |extra: &[&str]| {
+        let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_thinshadow"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--screen",
+                "synthetic:64x64",
+            ])
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--state-dir", state_dir.to_str().unwrap()])
+            .args(["--control", socket.to_str().unwrap()])
+            .args(["--audit-file", audit.to_str().unwrap()])
+            .args(extra)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Ok(mut client) = Client::connect(&socket, Some(Duration::from_secs(5)))
+                && let Ok((_, status)) = client.call(&Request::Status)
+            {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no agent at {}",
+                socket.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(agent.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        assert!(agent.wait().unwrap().success());
+        let mode = |key| match get(&status, key) {
+            Some(Value::Str(mode)) => mode.clone(),
+            other => panic!("status without {key}: {other:?}"),
+        };
+        (mode("management"), mode("remote_screen"))
+    };
+    let flip = |path: &Path| {
+        let mut bytes = std::fs::read(path).unwrap();
+        let at = bytes.len() - 3;
+        bytes[at] ^= 0x01;
+        std::fs::write(path, bytes).unwrap();
+    };
+    state::ensure_dir(&state_dir).unwrap();
+    let deny = State {
+        modes: Modes {
+            management: Mode::Deny,
+            remote_screen: Mode::Deny,
+        },
+        ..State::default()
+    };
+    state::save(&state_dir, &deny).unwrap();
+    flip(&state::state_path(&state_dir));
+    assert_eq!(serve(&[]), ("deny".to_owned(), "deny".to_owned()));
+    let lines = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        lines.contains(r#""event":"state-recovered","from":"state.bin.prev""#),
+        "{lines}"
+    );
+    // The agent's own saves left both copies whole and with Deny.
+    assert_eq!(state::read(&state_dir).unwrap().modes, deny.modes);
+    flip(&state::state_path(&state_dir));
+    flip(&state::previous_path(&state_dir));
+    let modes = serve(&["--default-management-mode", "deny"]);
+    assert_eq!(modes, ("deny".to_owned(), "allow-by-request".to_owned()));
+    let lines = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        lines.contains(r#""event":"state-defaults""#)
+            && lines.contains(r#""management":"deny","remote_screen":"allow-by-request""#),
+        "{lines}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

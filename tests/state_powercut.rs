@@ -1,12 +1,15 @@
-//! The state file across interrupted writes: at every step of the atomic write, and with
-//! a real writer process killed (SIGKILL) at random moments, the next load sees the old
-//! state or the new one, never defaults and never garbage. Damaged files are set aside.
+//! The state files across interrupted writes: at every step of a save (both copies), and
+//! with a real writer process killed (SIGKILL) at random moments, the next load sees the
+//! old state or the new one, never defaults and never garbage, even with `state.bin`
+//! damaged as well. A mode change that could not be saved is refused. Damaged files are
+//! set aside.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use thinshadow::policy::{Mode, Modes};
 use thinshadow::state::{self, LoadOutcome, State, Step, stress_state};
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -40,9 +43,12 @@ fn loaded(dir: &Path) -> State {
     }
 }
 
-fn cut_at(at: Step) -> impl FnMut(Step) -> io::Result<()> {
-    move |step| {
-        if step == at {
+/// Stops the write at its `at`th step (0-based) over both copies, as a power cut would.
+fn cut_at(at: usize) -> impl FnMut(Step) -> io::Result<()> {
+    let mut seen = 0;
+    move |_| {
+        seen += 1;
+        if seen > at {
             Err(io::Error::other("power cut"))
         } else {
             Ok(())
@@ -50,24 +56,124 @@ fn cut_at(at: Step) -> impl FnMut(Step) -> io::Result<()> {
     }
 }
 
+/// The steps of one save: four for `state.bin`, four for its second copy.
+const SAVE_STEPS: usize = 2 * Step::ALL.len();
+
+fn with_modes(n: u64, management: Mode, remote_screen: Mode) -> State {
+    State {
+        modes: Modes {
+            management,
+            remote_screen,
+        },
+        ..stress_state(n)
+    }
+}
+
+/// Neither the old modes nor the new: what a fall back to defaults would show.
+const DEFAULTS: Modes = Modes {
+    management: Mode::AllowAuto,
+    remote_screen: Mode::AllowAuto,
+};
+
 #[test]
-fn every_interruption_point_leaves_old_or_new() {
-    let old = stress_state(1);
-    let new = stress_state(2);
-    for step in Step::ALL {
-        let dir = temp_dir(&format!("step-{step:?}"));
+fn a_power_cut_at_every_step_of_a_mode_change_leaves_the_old_or_the_new_mode() {
+    let old = with_modes(1, Mode::AllowByRequest, Mode::AllowByRequest);
+    let new = with_modes(2, Mode::Deny, Mode::Deny);
+    let mut counted = 0;
+    for at in 0..SAVE_STEPS {
+        let dir = temp_dir(&format!("step-{at}"));
         state::save(&dir, &old).unwrap();
-        let result = state::save_steps(&dir, &new, &mut cut_at(step));
-        assert!(result.is_err());
-        let expected = if matches!(step, Step::TempWritten | Step::TempSynced) {
-            &old
-        } else {
-            &new
-        };
-        assert_eq!(&loaded(&dir), expected, "cut after {step:?}");
+        assert!(state::save_steps(&dir, &new, &mut cut_at(at)).is_err());
+        // Until state.bin is renamed into place the old state is the one on disk.
+        let expected = if at < 2 { &old } else { &new };
+        let (got, note) = state::load(&dir).resolve(DEFAULTS);
+        assert_eq!(&got, expected, "cut after step {at}");
+        assert_eq!(note, None, "cut after step {at}: nothing to recover");
+        // And if state.bin is damaged too, the second copy still holds old or new.
+        let bytes = std::fs::read(state::state_path(&dir)).unwrap();
+        std::fs::write(state::state_path(&dir), &bytes[..bytes.len() / 2]).unwrap();
+        let (got, note) = state::load(&dir).resolve(DEFAULTS);
+        assert!(
+            got == old || got == new,
+            "cut after step {at}: {:?}",
+            got.modes
+        );
+        assert_ne!(got.modes, DEFAULTS);
+        assert!(
+            matches!(note, Some(state::Recovery::Previous { .. })),
+            "{note:?}"
+        );
         // The next write goes through over whatever the cut left.
         state::save(&dir, &stress_state(3)).unwrap();
         assert_eq!(loaded(&dir), stress_state(3));
+        std::fs::remove_dir_all(&dir).unwrap();
+        counted += 1;
+    }
+    assert_eq!(counted, 8);
+    // A save that is not cut calls each step of both copies once.
+    let dir = temp_dir("steps");
+    let mut calls = 0;
+    state::save_steps(&dir, &new, &mut |_| {
+        calls += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(calls, SAVE_STEPS);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The keeper's mode change at every cut: an error each time, the modes in force
+/// unchanged, and on disk the old or the new modes.
+#[test]
+fn a_mode_change_the_keeper_could_not_save_is_refused_and_undone() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    for at in 0..SAVE_STEPS {
+        let dir = temp_dir(&format!("keeper-{at}"));
+        let config = state::KeeperConfig {
+            state_dir: dir.clone(),
+            user: "admin".into(),
+            port: 3389,
+            cert_sha256: "ab:cd".into(),
+            rotation: Default::default(),
+            hook: None,
+            lockout: Default::default(),
+            allow: thinshadow::policy::Allowlist::all(),
+        };
+        let (now, unix) = (Instant::now(), 1_795_737_600);
+        let start = with_modes(0, Mode::AllowByRequest, Mode::AllowByRequest);
+        let mut keeper = state::Keeper::start(config, &start, now, unix).unwrap();
+        keeper.commit(now, unix).unwrap();
+        let cut = Arc::new(Mutex::new(Some(cut_at(at))));
+        let faults = cut.clone();
+        let mut keeper = keeper.with_save_faults(Box::new(move |step| {
+            match faults.lock().unwrap().as_mut() {
+                Some(cut) => cut(step),
+                None => Ok(()),
+            }
+        }));
+        let deny = Modes {
+            management: Mode::Deny,
+            remote_screen: Mode::AllowByRequest,
+        };
+        assert!(
+            keeper.save_modes(deny, now, unix).is_err(),
+            "cut after step {at}"
+        );
+        assert_eq!(
+            keeper.modes(),
+            start.modes,
+            "cut after step {at}: the modes in force"
+        );
+        let on_disk = state::read(&dir).unwrap().modes;
+        assert!(on_disk == start.modes || on_disk == deny, "{on_disk:?}");
+        // The disk heals: the queued save brings it back to the modes in force.
+        *cut.lock().unwrap() = None;
+        keeper.poll(now + std::time::Duration::from_secs(11), unix + 11);
+        assert_eq!(state::read(&dir).unwrap().modes, start.modes);
+        assert!(keeper.save_modes(deny, now, unix).is_ok());
+        assert_eq!(keeper.modes(), deny);
+        assert_eq!(loaded(&dir).modes, deny);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
@@ -77,10 +183,15 @@ fn a_torn_temp_file_is_never_read() {
     let dir = temp_dir("torn");
     let old = stress_state(1);
     state::save(&dir, &old).unwrap();
-    let tmp = state::temp_path(&state::state_path(&dir)).unwrap();
+    let path = state::state_path(&dir);
     // The page cache lost part of the unsynced temp file, then the power went.
     let result = state::save_steps(&dir, &stress_state(2), &mut |step| {
         if step == Step::TempWritten {
+            let tmp = std::fs::read_dir(&dir)?
+                .flatten()
+                .find(|e| state::is_temp_of(&path, &e.file_name().to_string_lossy()))
+                .expect("the temp file")
+                .path();
             let len = std::fs::metadata(&tmp)?.len();
             std::fs::OpenOptions::new()
                 .write(true)
@@ -97,9 +208,9 @@ fn a_torn_temp_file_is_never_read() {
 
 #[test]
 fn a_first_write_cut_short_is_missing_not_corrupt() {
-    for step in [Step::TempWritten, Step::TempSynced] {
-        let dir = temp_dir(&format!("first-{step:?}"));
-        assert!(state::save_steps(&dir, &stress_state(1), &mut cut_at(step)).is_err());
+    for at in 0..2 {
+        let dir = temp_dir(&format!("first-{at}"));
+        assert!(state::save_steps(&dir, &stress_state(1), &mut cut_at(at)).is_err());
         assert!(matches!(state::load(&dir), LoadOutcome::Missing));
         std::fs::remove_dir_all(&dir).unwrap();
     }

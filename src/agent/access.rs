@@ -3,10 +3,11 @@
 
 use std::time::Instant;
 
-use super::{Agent, LINGER, unix_ms};
+use super::{Agent, LINGER, unix_ms, unix_now};
 use crate::control::{self, Incoming, Request};
-use crate::policy::{AccessPolicy, Audit, By, Outcome};
-use crate::{debug, info};
+use crate::policy::{AccessPolicy, Audit, By, Mode, Outcome};
+use crate::state::Recovery;
+use crate::{debug, info, warn};
 
 impl Agent {
     /// Runs the session's policy clock, logs and broadcasts its events, ends the connection
@@ -78,33 +79,14 @@ impl Agent {
     }
 
     /// Carries out one authorized control request and answers it.
-    pub(super) fn control_request(&mut self, incoming: Incoming) {
-        let now = Instant::now();
+    pub(super) fn control_request(&mut self, incoming: Incoming, now: Instant) {
         let by = By::Peer {
             uid: incoming.peer.uid,
             pid: incoming.peer.pid,
         };
         let reply = match incoming.request {
             Request::Status | Request::Watch | Request::Prompt => self.status_line(now),
-            Request::Mode { which, mode } => {
-                match which {
-                    control::ModeKind::Management => self.modes.management = mode,
-                    control::ModeKind::RemoteScreen => self.modes.remote_screen = mode,
-                }
-                let modes = self.modes;
-                info!(
-                    "modes: management {}, remote-screen {} (by {by})",
-                    modes.management, modes.remote_screen
-                );
-                if let Some(keeper) = self.keeper.as_mut() {
-                    keeper.set_modes(modes, now);
-                }
-                if let Some(session) = self.session.as_mut() {
-                    session.policy.set_modes(modes, now);
-                }
-                self.broadcast(&control::reply::modes_event(modes));
-                control::reply::ok()
-            }
+            Request::Mode { which, mode } => self.set_mode(which, mode, by, now),
             Request::RemoteSession(started) => {
                 self.remote_session_said(started, now);
                 control::reply::ok()
@@ -132,5 +114,37 @@ impl Agent {
         if let Some(server) = self.control.as_mut() {
             server.reply(self.poll.registry(), incoming.client, &reply);
         }
+    }
+
+    /// A mode change takes effect only once it is on disk: "ok" after the fsync, an error
+    /// (and the modes in force unchanged) when the state cannot be written.
+    fn set_mode(&mut self, which: control::ModeKind, mode: Mode, by: By, now: Instant) -> String {
+        let mut modes = self.modes;
+        match which {
+            control::ModeKind::Management => modes.management = mode,
+            control::ModeKind::RemoteScreen => modes.remote_screen = mode,
+        }
+        if let Some(keeper) = self.keeper.as_mut()
+            && let Err(e) = keeper.save_modes(modes, now, unix_now())
+        {
+            warn!("modes not changed (by {by}): {e}");
+            return control::reply::error(&format!("mode not changed: cannot save the state: {e}"));
+        }
+        self.modes = modes;
+        info!(
+            "modes: management {}, remote-screen {} (by {by})",
+            modes.management, modes.remote_screen
+        );
+        if let Some(session) = self.session.as_mut() {
+            session.policy.set_modes(modes, now);
+        }
+        self.broadcast(&control::reply::modes_event(modes));
+        control::reply::ok()
+    }
+
+    /// Tells the audit log where the state came from when it was not the newest copy.
+    pub fn state_recovered(&mut self, recovery: &Recovery) {
+        let line = control::reply::recovery_line(recovery, unix_ms());
+        self.audit_log.write(&line);
     }
 }

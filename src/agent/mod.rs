@@ -295,44 +295,46 @@ impl Agent {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(64);
         loop {
+            // The clock is read here only: to know how long to sleep, and once per turn.
+            let before = Instant::now();
             let timeout = self
-                .next_deadline()
-                .map(|at| at.saturating_duration_since(Instant::now()));
+                .next_deadline(before)
+                .map(|at| at.saturating_duration_since(before));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e);
             }
+            let now = Instant::now();
             let mut incoming = Vec::new();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER => self.accept_all(now),
                     WAKER => {}
                     SIGNALS => self.read_signals(),
                     token if self.prompt.as_ref().is_some_and(|p| p.owns(token)) => {
-                        self.prompt_keys(token);
+                        self.prompt_keys(token, now);
                     }
                     token if token.0 < FIRST_CLIENT => {
                         if let Some(server) = self.control.as_mut() {
                             server.ready(self.poll.registry(), token, &mut incoming);
                         }
                     }
-                    token => self.serve(token),
+                    token => self.serve(token, now),
                 }
             }
             for request in incoming {
-                self.control_request(request);
+                self.control_request(request, now);
             }
             for token in std::mem::take(&mut self.unread) {
-                self.serve(token);
+                self.serve(token, now);
             }
-            self.release_held(Instant::now());
+            self.release_held(now);
             if self.stop.load(Ordering::SeqCst) {
-                self.shut_down();
+                self.shut_down(now);
                 return Ok(());
             }
-            let now = Instant::now();
             self.poll_keeper(now);
             self.poll_remote_processes(now);
             self.drive_policies(now);
@@ -344,8 +346,7 @@ impl Agent {
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        let now = Instant::now();
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
         if !self.unread.is_empty() {
             return Some(now);
         }
@@ -378,7 +379,7 @@ impl Agent {
         earliest
     }
 
-    fn accept_all(&mut self) {
+    fn accept_all(&mut self, now: Instant) {
         loop {
             let (socket, peer) = match self.listener.accept() {
                 Ok(pair) => pair,
@@ -390,7 +391,6 @@ impl Agent {
                     return;
                 }
             };
-            let now = Instant::now();
             if !self.make_room(peer, now) {
                 drop(socket);
                 continue;
@@ -540,12 +540,12 @@ impl Agent {
             })
             .collect();
         for token in due {
-            self.serve(token);
+            self.serve(token, now);
         }
     }
 
     /// Reads, feeds the protocol, handles its events, writes.
-    fn serve(&mut self, token: Token) {
+    fn serve(&mut self, token: Token, now: Instant) {
         let Some(client) = self.clients.get_mut(&token) else {
             return;
         };
@@ -567,7 +567,7 @@ impl Agent {
             self.unread.insert(token);
         }
         if client.transport.bytes_read() != read_before {
-            client.last_input = Instant::now();
+            client.last_input = now;
         }
         let mut out = Vec::new();
         let mut events = Vec::new();
@@ -578,14 +578,14 @@ impl Agent {
                 Err(ConnError::AuthFailed(reason)) => {
                     warn!("{}: login failed: {reason}", client.peer);
                     failed_login = Some(client.peer);
-                    client.closing = Some(Instant::now() + LINGER);
+                    client.closing = Some(now + LINGER);
                     if let Some(keeper) = self.keeper.as_mut() {
-                        keeper.login_failed(client.peer.ip(), Instant::now());
+                        keeper.login_failed(client.peer.ip(), now);
                     }
                 }
                 Err(e) => {
                     info!("{}: closing: {e}", client.peer);
-                    client.closing = Some(Instant::now() + LINGER);
+                    client.closing = Some(now + LINGER);
                 }
             }
         }
@@ -596,7 +596,7 @@ impl Agent {
             });
         }
         for event in events {
-            self.handle_event(token, event, &mut out);
+            self.handle_event(token, event, &mut out, now);
         }
         let is_session = self.session_token() == Some(token);
         let Some(client) = self.clients.get_mut(&token) else {
@@ -607,14 +607,14 @@ impl Agent {
             client.rdp.keyboard_indicators(leds, &mut out);
         }
         self.watermarks.saw_input(client.rdp.buffered());
-        send(client, &out, &self.watermarks, Instant::now());
+        send(client, &out, &self.watermarks, now);
         if status == ReadStatus::Closed && client.closing.is_none() {
             info!("{}: client closed the connection", client.peer);
-            client.closing = Some(Instant::now());
+            client.closing = Some(now);
         }
     }
 
-    fn handle_event(&mut self, token: Token, event: Event, out: &mut Vec<u8>) {
+    fn handle_event(&mut self, token: Token, event: Event, out: &mut Vec<u8>, now: Instant) {
         match event {
             Event::UpgradeToTls => {
                 let Some(client) = self.clients.get_mut(&token) else {
@@ -630,24 +630,26 @@ impl Agent {
                 out.clear();
                 if let Err(e) = result {
                     info!("{}: tls failed: {e}", client.peer);
-                    client.closing = Some(Instant::now());
+                    client.closing = Some(now);
                 }
             }
-            Event::Authenticated { user } => self.logged_in(token, &user),
+            Event::Authenticated { user } => self.logged_in(token, &user, now),
             Event::Accepted {
                 width,
                 height,
                 reactivation,
                 max_request_size,
                 scr_blt,
-            } => self.activated(
-                token,
-                (width, height),
-                reactivation,
-                max_request_size,
-                scr_blt,
-                out,
-            ),
+            } => {
+                let activation = Activation {
+                    width,
+                    height,
+                    reactivation,
+                    max_request_size,
+                    scr_blt,
+                };
+                self.activated(token, activation, out, now);
+            }
             Event::Input(input) => {
                 if self
                     .session
@@ -689,7 +691,7 @@ impl Agent {
             Event::ClientClosed => {
                 if let Some(client) = self.clients.get_mut(&token) {
                     info!("{}: client disconnected", client.peer);
-                    client.closing = Some(Instant::now() + LINGER);
+                    client.closing = Some(now + LINGER);
                 }
             }
         }
@@ -697,8 +699,7 @@ impl Agent {
 
     /// A login: the one-session rule is decided here, once. The session and its policy are
     /// made together; any other admin is refused when it reaches the active phase.
-    fn logged_in(&mut self, token: Token, user: &str) {
-        let now = Instant::now();
+    fn logged_in(&mut self, token: Token, user: &str, now: Instant) {
         self.scan_remote_processes(now);
         let Some(client) = self.clients.get_mut(&token) else {
             return;
@@ -749,16 +750,14 @@ impl Agent {
 
     /// A connection reached the active phase (first time or after a reactivation). Only the
     /// session's own connection gets the screen; everything else is refused with a reason.
-    fn activated(
-        &mut self,
-        token: Token,
-        (width, height): (u16, u16),
-        reactivation: bool,
-        max_request_size: u32,
-        scr_blt: bool,
-        out: &mut Vec<u8>,
-    ) {
-        let now = Instant::now();
+    fn activated(&mut self, token: Token, activation: Activation, out: &mut Vec<u8>, now: Instant) {
+        let Activation {
+            width,
+            height,
+            reactivation,
+            max_request_size,
+            scr_blt,
+        } = activation;
         let Some(client) = self.clients.get_mut(&token) else {
             return;
         };
@@ -794,7 +793,8 @@ impl Agent {
                 .encoder
                 .set_compression(client.rdp.compression());
         }
-        self.screen.start(width, height, max_request_size, copies);
+        self.screen
+            .start(width, height, max_request_size, copies, now);
         self.sink.set_screen_size(width, height);
         let screen = session.policy.screen();
         let lines = (screen != crate::policy::Screen::Real).then(|| screen.lines(now));
@@ -889,11 +889,11 @@ impl Agent {
             }
         }
         for token in done {
-            self.drop_client(token);
+            self.drop_client(token, now);
         }
     }
 
-    fn drop_client(&mut self, token: Token) {
+    fn drop_client(&mut self, token: Token, now: Instant) {
         let Some(mut client) = self.clients.remove(&token) else {
             return;
         };
@@ -904,7 +904,6 @@ impl Agent {
         }
         client.transport.shutdown();
         let _ = self.poll.registry().deregister(client.transport.socket());
-        let now = Instant::now();
         let session = self.session.take_if(|s| s.token == token);
         let Some(mut session) = session else {
             // Never held the session (no login, or refused): still an end line, limited
@@ -950,8 +949,7 @@ impl Agent {
     }
 
     /// Tells every client why it is dropped and gives the output a bounded time to leave.
-    fn shut_down(&mut self) {
-        let now = Instant::now();
+    fn shut_down(&mut self, now: Instant) {
         if let Some(session) = self.session.as_mut() {
             session.policy.shutdown(now);
         }
@@ -981,20 +979,30 @@ impl Agent {
             }
         }
         let tokens: Vec<Token> = self.clients.keys().copied().collect();
+        let end = Instant::now();
         for token in tokens {
-            self.drop_client(token);
+            self.drop_client(token, end);
         }
         if let Some(prompt) = self.prompt.as_mut() {
             prompt.hide(self.poll.registry());
         }
         if let Some(keeper) = self.keeper.as_mut() {
-            keeper.shut_down(Instant::now(), unix_now());
+            keeper.shut_down(end, unix_now());
         }
         if let Some(server) = self.control.as_mut() {
             server.shut_down(self.poll.registry());
         }
         info!("stopped");
     }
+}
+
+/// What `Event::Accepted` says about the active phase a connection reached.
+struct Activation {
+    width: u16,
+    height: u16,
+    reactivation: bool,
+    max_request_size: u32,
+    scr_blt: bool,
 }
 
 /// Queues `out` for the client and writes what the socket takes now. A write error, or a

@@ -97,7 +97,11 @@ impl LocalPrompt {
             }
         } else if view == View::Hidden && self.view != View::Hidden {
             self.keyboards.close_all(registry);
-            self.keys.reset();
+            self.keys.hidden();
+        }
+        if view != View::Hidden && !view.same_box(&self.view) {
+            // Keys already down, and any in the next second, do not answer this box.
+            self.keys.shown(now, self.keyboards.held_keys());
         }
         let lines = view.lines();
         let content = view.style().map(|style| (style, lines.as_slice()));
@@ -117,6 +121,7 @@ impl LocalPrompt {
     /// Takes the box away (the agent stops).
     pub(super) fn hide(&mut self, registry: &Registry) {
         self.keyboards.close_all(registry);
+        self.keys.hidden();
         if let Err(e) = self.drawer.hide(self.panel.as_mut()) {
             warn!("local prompt: restoring the screen failed: {e}");
         }
@@ -160,21 +165,20 @@ impl Agent {
     }
 
     /// A local keyboard is readable: its answers go to the policy as the local prompt's.
-    pub(super) fn prompt_keys(&mut self, token: Token) {
+    pub(super) fn prompt_keys(&mut self, token: Token, now: Instant) {
         let Some(prompt) = self.prompt.as_mut() else {
             return;
         };
         let answers = prompt
             .keyboards
-            .read(self.poll.registry(), token, &mut prompt.keys);
+            .read(self.poll.registry(), token, &mut prompt.keys, now);
         let shown = prompt.view.clone();
         for answer in answers {
-            self.answer(answer, &shown);
+            self.answer(answer, &shown, now);
         }
     }
 
-    fn answer(&mut self, answer: Answer, shown: &View) {
-        let now = Instant::now();
+    fn answer(&mut self, answer: Answer, shown: &View, now: Instant) {
         let question = match shown {
             View::Hidden => return,
             View::Ask { question, .. } => Some(*question),

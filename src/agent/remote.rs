@@ -8,8 +8,10 @@ use std::time::Instant;
 
 use super::Agent;
 use crate::control;
-use crate::policy::{Outcome, POLL_INTERVAL, ProcessNames, ProcessPoll, RemoteEnv};
-use crate::{debug, info};
+use crate::policy::{Outcome, POLL_INTERVAL, ProcessNames, ProcessPoll, RemoteEnv, Scan};
+use crate::{debug, info, warn};
+
+const ESRCH: i32 = nix::libc::ESRCH;
 
 /// Processes looked at per scan, at most: a thin client runs a few hundred. About 20 µs
 /// each (open, read, close of /proc/PID/comm; 2 ms for 109 on the dev host, debug build),
@@ -20,6 +22,8 @@ pub(super) struct RemoteWatch {
     names: ProcessNames,
     pub(super) env: RemoteEnv,
     poll: ProcessPoll,
+    /// The last scan was incomplete (logged once when that changes).
+    incomplete: bool,
 }
 
 impl RemoteWatch {
@@ -28,16 +32,21 @@ impl RemoteWatch {
             names: ProcessNames::new(names),
             env: RemoteEnv::default(),
             poll: ProcessPoll::new(POLL_INTERVAL),
+            incomplete: false,
         }
     }
 }
 
-/// The first listed name among the running processes under `proc_root` (`/proc`), looking
-/// at no more than `cap` processes. A process that exits mid-scan is skipped.
-pub fn scan_proc(proc_root: &Path, names: &ProcessNames, cap: usize) -> io::Result<Option<String>> {
-    let mut seen = 0;
+/// Looks for a listed name among the running processes under `proc_root` (`/proc`),
+/// looking at no more than `cap` processes. A process that exits mid-scan is skipped; one
+/// that cannot be read, or the cap, makes the scan `Incomplete`.
+pub fn scan_proc(proc_root: &Path, names: &ProcessNames, cap: usize) -> io::Result<Scan> {
+    let (mut looked_at, mut missed) = (0, 0);
     for entry in std::fs::read_dir(proc_root)? {
-        let Ok(entry) = entry else { continue };
+        let Ok(entry) = entry else {
+            missed += 1;
+            continue;
+        };
         let is_pid = entry
             .file_name()
             .to_str()
@@ -45,21 +54,32 @@ pub fn scan_proc(proc_root: &Path, names: &ProcessNames, cap: usize) -> io::Resu
         if !is_pid {
             continue;
         }
-        seen += 1;
-        if seen > cap {
-            debug!("remote session: scan stopped after {cap} processes");
-            break;
-        }
-        let mut comm = [0u8; 64];
-        let Ok(n) = File::open(entry.path().join("comm")).and_then(|mut f| f.read(&mut comm))
-        else {
+        if looked_at == cap {
+            missed += 1;
             continue;
+        }
+        looked_at += 1;
+        let mut comm = [0u8; 64];
+        let n = match File::open(entry.path().join("comm")).and_then(|mut f| f.read(&mut comm)) {
+            Ok(n) => n,
+            // Gone since the directory was listed: it runs nothing any more.
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(ESRCH) => {
+                continue;
+            }
+            Err(_) => {
+                missed += 1;
+                continue;
+            }
         };
         if let Some(name) = names.matches(&String::from_utf8_lossy(&comm[..n])) {
-            return Ok(Some(name.to_owned()));
+            return Ok(Scan::Found(name.to_owned()));
         }
     }
-    Ok(None)
+    Ok(if missed == 0 {
+        Scan::NoneRunning
+    } else {
+        Scan::Incomplete { looked_at, missed }
+    })
 }
 
 impl Agent {
@@ -96,18 +116,33 @@ impl Agent {
             return;
         }
         self.remote.poll.scanned(now);
-        let found = match scan_proc(Path::new("/proc"), &self.remote.names, MAX_SCAN) {
-            Ok(found) => found,
+        let scan = match scan_proc(Path::new("/proc"), &self.remote.names, MAX_SCAN) {
+            Ok(scan) => scan,
             Err(e) => {
                 debug!("remote session: cannot read /proc: {e}");
                 return;
             }
         };
-        let name = found.clone();
-        if let Some(active) = self.remote.env.set_process(found) {
-            match name {
-                Some(name) => info!("the local user runs {name}: in a remote session"),
-                None => info!("no listed remote-session client runs any more"),
+        let incomplete = matches!(scan, Scan::Incomplete { .. });
+        if incomplete != self.remote.incomplete {
+            self.remote.incomplete = incomplete;
+            match &scan {
+                Scan::Incomplete { looked_at, missed } => warn!(
+                    "remote session: /proc scan incomplete ({looked_at} processes seen, \
+                     {missed} not); keeping the last answer ({})",
+                    if self.remote.env.active() {
+                        "in a remote session"
+                    } else {
+                        "none"
+                    }
+                ),
+                _ => info!("remote session: /proc scans are complete again"),
+            }
+        }
+        if let Some(active) = self.remote.env.set_scan(&scan) {
+            match &scan {
+                Scan::Found(name) => info!("the local user runs {name}: in a remote session"),
+                _ => info!("no listed remote-session client runs any more"),
             }
             self.apply_remote(active, now);
         }
@@ -145,6 +180,67 @@ mod tests {
     use super::*;
     use std::process::Command;
 
+    /// A /proc look-alike: one directory per pid with its `comm`.
+    fn fake_proc(name: &str, comms: &[(&str, &str)]) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("thinshadow-proc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("self")).unwrap();
+        for (pid, comm) in comms {
+            std::fs::create_dir_all(dir.join(pid)).unwrap();
+            std::fs::write(dir.join(pid).join("comm"), format!("{comm}\n")).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_scan_that_misses_processes_says_so_instead_of_none() {
+        let names = ProcessNames::new(&["wfica".to_owned()]);
+        let dir = fake_proc(
+            "incomplete",
+            &[("1", "init"), ("20", "sh"), ("300", "Xorg")],
+        );
+        assert_eq!(scan_proc(&dir, &names, 8).unwrap(), Scan::NoneRunning);
+        // The cap reached before the end: not "none running".
+        assert_eq!(
+            scan_proc(&dir, &names, 2).unwrap(),
+            Scan::Incomplete {
+                looked_at: 2,
+                missed: 1
+            }
+        );
+        // A process that exited mid-scan (no comm any more) is no gap; an unreadable one is.
+        std::fs::create_dir_all(dir.join("400")).unwrap();
+        assert_eq!(scan_proc(&dir, &names, 8).unwrap(), Scan::NoneRunning);
+        std::fs::create_dir_all(dir.join("500").join("comm")).unwrap();
+        assert_eq!(
+            scan_proc(&dir, &names, 8).unwrap(),
+            Scan::Incomplete {
+                looked_at: 5,
+                missed: 1
+            }
+        );
+        // What an incomplete scan finds still counts.
+        std::fs::create_dir_all(dir.join("600")).unwrap();
+        std::fs::write(dir.join("600").join("comm"), b"wfica\n").unwrap();
+        assert_eq!(
+            scan_proc(&dir, &names, 8).unwrap(),
+            Scan::Found("wfica".into())
+        );
+        // And the detector keeps its answer through an incomplete scan.
+        let mut env = RemoteEnv::default();
+        env.set_scan(&scan_proc(&dir, &names, 8).unwrap());
+        std::fs::remove_dir_all(dir.join("600")).unwrap();
+        assert_eq!(env.set_scan(&scan_proc(&dir, &names, 8).unwrap()), None);
+        assert!(env.active(), "an unreadable process may be the client");
+        std::fs::remove_dir_all(dir.join("500")).unwrap();
+        assert_eq!(
+            env.set_scan(&scan_proc(&dir, &names, 8).unwrap()),
+            Some(false)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A real process with a listed name: `sleep` started through a symlink, whose name
     /// the kernel records as the process name.
     #[test]
@@ -160,20 +256,23 @@ mod tests {
             .expect("sleep");
         std::os::unix::fs::symlink(sleep, &link).unwrap();
         let names = ProcessNames::new(&["not-running-here".to_owned(), name.clone()]);
-        assert_eq!(
+        assert_ne!(
             scan_proc(Path::new("/proc"), &names, MAX_SCAN).unwrap(),
-            None
+            Scan::Found(name.clone())
         );
         let mut child = Command::new(&link).arg("30").spawn().unwrap();
         let found = scan_proc(Path::new("/proc"), &names, MAX_SCAN);
         let capped = scan_proc(Path::new("/proc"), &names, 0);
         child.kill().unwrap();
         child.wait().unwrap();
-        assert_eq!(found.unwrap(), Some(name));
-        assert_eq!(capped.unwrap(), None, "the cap bounds the scan");
-        assert_eq!(
+        assert_eq!(found.unwrap(), Scan::Found(name.clone()));
+        assert!(
+            matches!(capped.unwrap(), Scan::Incomplete { looked_at: 0, missed } if missed > 0),
+            "the cap bounds the scan, and says it was cut"
+        );
+        assert_ne!(
             scan_proc(Path::new("/proc"), &names, MAX_SCAN).unwrap(),
-            None
+            Scan::Found(name)
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

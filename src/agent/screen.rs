@@ -65,14 +65,24 @@ impl Screen {
         }
     }
 
-    pub(super) fn start(&mut self, width: u16, height: u16, max_request_size: u32, copies: bool) {
+    pub(super) fn start(
+        &mut self,
+        width: u16,
+        height: u16,
+        max_request_size: u32,
+        copies: bool,
+        now: Instant,
+    ) {
         self.size = (width, height);
-        self.damage = Some(Damage::new(width, height));
+        let mut damage = Damage::new(width, height);
+        // A still screen costs a sixteenth of a full scan; changes show within a few scans.
+        damage.set_sampling(true);
+        self.damage = Some(damage);
         self.copies = copies;
         // Copies need to know what the client holds: the bytes each bitmap was made of.
         self.encoder.set_track_sent(copies);
         self.queue.clear();
-        self.next_scan = Some(Instant::now());
+        self.next_scan = Some(now);
         self.suppressed = false;
         // The encoder splits rectangles so no update is over what the client reassembles.
         self.encoder.set_max_update_len(max_request_size as usize);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::config::{self, Kind, PromptChoice, Setting};
 use crate::policy::{
-    AccessSettings, Allowlist, Ask, DEFAULT_CONSENT_TIMEOUT, LockoutPolicy, TimeoutAction,
+    AccessSettings, Allowlist, Ask, DEFAULT_CONSENT_TIMEOUT, LockoutPolicy, Modes, TimeoutAction,
 };
 use crate::state::publish::DEFAULT_TIMEOUT;
 use crate::state::rotation::DEFAULT_PERIOD;
@@ -55,7 +55,10 @@ pub struct ServeArgs {
     pub local_prompt: PromptChoice,
     pub handshakes_per_address: usize,
     pub audit_file_keep: u32,
+    pub keyboard_layout: String,
     pub scroll_copies: bool,
+    /// The modes when no saved state can be read (first start, or both copies bad).
+    pub default_modes: Modes,
 }
 
 /// Each audit file generation's size (PATH, PATH.1 … PATH.N).
@@ -163,7 +166,9 @@ impl Default for ServeArgs {
             local_prompt: PromptChoice::Auto,
             handshakes_per_address: 3,
             audit_file_keep: DEFAULT_AUDIT_FILE_KEEP,
+            keyboard_layout: "us".into(),
             scroll_copies: true,
+            default_modes: Modes::default(),
         }
     }
 }
@@ -226,7 +231,10 @@ impl ServeArgs {
             Setting::LocalGroup(v) => self.local_group = Some(v),
             Setting::HandshakesPerAddress(v) => self.handshakes_per_address = v,
             Setting::AuditFileKeep(v) => self.audit_file_keep = v,
+            Setting::KeyboardLayout(v) => self.keyboard_layout = v,
             Setting::ScrollCopies(v) => self.scroll_copies = v,
+            Setting::DefaultManagementMode(v) => self.default_modes.management = v,
+            Setting::DefaultRemoteScreenMode(v) => self.default_modes.remote_screen = v,
         }
     }
 

@@ -79,12 +79,19 @@ serve options (flags override the config file, which overrides the defaults):
                               (default 1048576) [audit_file_max]
   --audit-file-keep N         old audit files kept, PATH.1 ... PATH.N (default 4)
                               [audit_file_keep]
+  --keyboard-layout NAME      the thin client's layout, for clients that type characters
+                              (iOS, Android): us gb de fr es it ru (default us)
+                              [keyboard_layout]
   --local-prompt auto|fb|off  fb: ask on the framebuffer (a box over the screen) and take the
                               answer from the local keyboard: Enter accepts, Esc rejects,
                               Ctrl+Alt+End ends a session; auto (default): fb on fbdev
                               screens while no UI registered on the control socket as the
                               prompt (`thinshadow prompt`); off: only for images whose UI
                               registers [local_prompt]
+  --default-management-mode MODE     the modes when no saved state can be read (first
+  --default-remote-screen-mode MODE  start, or both copies bad): allow-auto|allow-by-request|
+                              deny (defaults allow-auto, allow-by-request)
+                              [default_management_mode, default_remote_screen_mode]
 
 control commands (status ... watch) options:
   --control PATH              the agent's control socket (default /run/thinshadow/control.sock)

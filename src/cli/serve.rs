@@ -51,7 +51,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         .map(|frame| (frame.width, frame.height))
         .map_err(|e| format!("screen {}: {e}", args.screen))?;
 
-    let loaded = state::load(&args.state_dir).into_state();
+    let (loaded, recovery) = state::load(&args.state_dir).resolve(args.default_modes);
     let now = Instant::now();
     let now_unix = unix_now();
     // A new password at every start of the agent.
@@ -107,8 +107,19 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             Box::new(CountingSink::default())
         }
     };
+    let mut sink = sink;
+    if let Some(layout) = crate::input::layout::Layout::by_name(&args.keyboard_layout) {
+        info!(
+            "input: characters typed as Unicode use the {} layout",
+            layout.name()
+        );
+        sink.set_keyboard_layout(layout);
+    }
     let mut agent = Agent::new(config, &identity, source, sink)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    if let Some(recovery) = &recovery {
+        agent.state_recovered(recovery);
+    }
     // Publish only once the port is really ours.
     keeper.set_port(agent.local_addr().port());
     keeper

@@ -17,12 +17,14 @@ pub mod client;
 pub mod json;
 mod lines;
 pub mod peer;
+mod place;
 pub mod reply;
 mod request;
 pub mod socket;
 
 pub use auth::{Denied, LocalUser, PeerCred, authorize};
 pub use lines::{LineError, LineReader, MAX_LINE};
+pub use place::SOCKET_MODE;
 pub use request::{ModeKind, Request, RequestError};
 pub use socket::{ClientId, Incoming, Server};
 

@@ -155,6 +155,24 @@ pub fn modes_event(modes: Modes) -> String {
         .line()
 }
 
+/// The audit line for a state that did not come from the newest copy.
+pub fn recovery_line(recovery: &crate::state::Recovery, unix_ms: u64) -> String {
+    use crate::state::Recovery;
+    let w = Writer::new().int("ts", i64::try_from(unix_ms).unwrap_or(i64::MAX));
+    match recovery {
+        Recovery::Previous { reason } => w
+            .str("event", "state-recovered")
+            .str("from", crate::state::PREVIOUS_FILE)
+            .str("reason", reason),
+        Recovery::Defaults { reason, modes } => w
+            .str("event", "state-defaults")
+            .str("reason", reason)
+            .str("management", modes.management.as_str())
+            .str("remote_screen", modes.remote_screen.as_str()),
+    }
+    .line()
+}
+
 /// Tells watchers the local user entered or left a remote session.
 pub fn remote_session_event(active: bool) -> String {
     Writer::new()
@@ -176,6 +194,38 @@ mod tests {
 
     fn admin() -> SocketAddr {
         "192.0.2.7:50123".parse().unwrap()
+    }
+
+    #[test]
+    fn where_the_state_came_from_is_one_audit_line() {
+        use crate::state::Recovery;
+        let previous = Recovery::Previous {
+            reason: "is bad (checksum mismatch)".into(),
+        };
+        assert_eq!(
+            recovery_line(&previous, 5),
+            "{\"ts\":5,\"event\":\"state-recovered\",\"from\":\"state.bin.prev\",\
+             \"reason\":\"is bad (checksum mismatch)\"}\n"
+        );
+        let defaults = Recovery::Defaults {
+            reason: "both bad".into(),
+            modes: Modes {
+                management: Mode::Deny,
+                remote_screen: Mode::Deny,
+            },
+        };
+        let line = recovery_line(&defaults, 6);
+        let object = parse_object(line.trim_end()).unwrap();
+        assert_eq!(
+            get(&object, "event"),
+            Some(&Value::Str("state-defaults".into()))
+        );
+        assert_eq!(get(&object, "management"), Some(&Value::Str("deny".into())));
+        assert_eq!(
+            get(&object, "remote_screen"),
+            Some(&Value::Str("deny".into()))
+        );
+        assert_eq!(get(&object, "reason"), Some(&Value::Str("both bad".into())));
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! agent reserves a fixed range below its RDP client tokens.
 
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use mio::net::{UnixListener, UnixStream};
@@ -63,22 +62,15 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `path` (a stale socket file from a previous run is replaced) and registers it.
-    /// The file is world-connectable on purpose: SO_PEERCRED decides, and a umask must not
-    /// lock the local user's UI out.
+    /// Binds `path` in a directory only root can write, the socket born with its final
+    /// mode (`place.rs`; a stale socket from a previous run is replaced), and registers it.
     pub fn bind(
         path: &Path,
         registry: &Registry,
         base: Token,
         local: LocalUser,
     ) -> io::Result<Server> {
-        match std::fs::remove_file(path) {
-            Ok(()) => debug!("control: replaced a stale {}", path.display()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let mut listener = UnixListener::bind(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+        let mut listener = super::place::bind(path)?;
         registry.register(&mut listener, base, Interest::READABLE)?;
         Ok(Server {
             listener,

@@ -319,12 +319,19 @@ mod tests {
         let mut codes: Vec<u16> = keys.iter().map(|k| k.code()).collect();
         codes.dedup();
         assert_eq!(codes.len(), keys.len());
-        // Everything the unicode and sync paths type is a key the device declares.
-        for code in 0..=0x7fu16 {
-            if let Some((key, _)) = crate::input::unicode::us_key(code) {
-                assert!(keys.contains(&key), "{key:?}");
+        // Everything the unicode path types, in every layout, is a key the device declares.
+        for name in crate::input::layout::names() {
+            let layout = crate::input::layout::Layout::by_name(name).unwrap();
+            for ch in (0..0x500u32)
+                .filter_map(char::from_u32)
+                .chain(['€', '№', '£'])
+            {
+                if let Some((key, _)) = layout.key_for(ch) {
+                    assert!(keys.contains(&key), "{name}: {ch:?} {key:?}");
+                }
             }
         }
+        assert!(keys.contains(&KeyCode::KEY_RIGHTALT) && keys.contains(&KeyCode::KEY_102ND));
         for key in [
             KeyCode::KEY_LEFTSHIFT,
             KeyCode::KEY_RIGHTSHIFT,

@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 
 pub mod gate;
 pub mod keymap;
+pub mod layout;
 pub mod translate;
 pub mod uinput;
-pub mod unicode;
 
 pub use gate::Gated;
 pub use uinput::{InputError, UinputSink};
@@ -80,6 +80,8 @@ pub trait InputSink {
     fn release_all(&mut self);
     /// Follows the screen size, for absolute pointer ranges.
     fn set_screen_size(&mut self, _width: u16, _height: u16) {}
+    /// The thin client's keyboard layout, for characters the client types as Unicode.
+    fn set_keyboard_layout(&mut self, _layout: layout::Layout) {}
     /// The thin client's lock-key LEDs, when they changed since the last call, for the client's
     /// Set Keyboard Indicators PDU.
     fn take_indicators(&mut self) -> Option<LockState> {

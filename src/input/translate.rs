@@ -7,7 +7,8 @@
 
 use evdev::{AbsoluteAxisCode, EventType, KeyCode, LedCode, RelativeAxisCode, SynchronizationCode};
 
-use super::{InputEvent, LockState, MouseButton, keymap, unicode};
+use super::layout::Layout;
+use super::{InputEvent, LockState, MouseButton, keymap};
 
 pub const EV_SYN: u16 = EventType::SYNCHRONIZATION.0;
 pub const EV_KEY: u16 = EventType::KEY.0;
@@ -94,6 +95,8 @@ pub struct Translator {
     /// Hi-res units not yet worth a whole notch: vertical, horizontal.
     wheel_rest: [i32; 2],
     unicode_dropped: bool,
+    /// The thin client's layout, for characters typed as Unicode.
+    layout: Layout,
 }
 
 impl Translator {
@@ -112,7 +115,13 @@ impl Translator {
             last_y: None,
             wheel_rest: [0; 2],
             unicode_dropped: false,
+            layout: Layout::us(),
         }
+    }
+
+    /// Characters typed as Unicode are typed with this layout's keys from now on.
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
     }
 
     /// The axis maxima (minimum 0) that make one axis unit one pixel of this screen.
@@ -347,15 +356,18 @@ impl Translator {
         if !pressed {
             return;
         }
-        let Some((key, mut shift)) = unicode::us_key(code) else {
+        let typed = char::from_u32(u32::from(code)).and_then(|ch| self.layout.key_for(ch));
+        let Some((key, mods)) = typed else {
             if !std::mem::replace(&mut self.unicode_dropped, true) {
                 crate::warn!(
-                    "input: the client types characters a US layout has no key for (first U+{code:04X}); they are dropped this session"
+                    "input: the client types characters the {} layout has no key for (first U+{code:04X}); they are dropped this session",
+                    self.layout.name()
                 );
             }
             return;
         };
-        if self.leds.caps && unicode::caps_affects(key) {
+        let mut shift = mods.shift;
+        if self.leds.caps && self.layout.caps_affects(key) {
             shift = !shift;
         }
         if self.keys.contains(&key) {
@@ -380,6 +392,13 @@ impl Translator {
             ),
             _ => (Vec::new(), Vec::new()),
         };
+        // AltGr for the third and fourth levels, unless the admin holds it already.
+        let altgr = mods.altgr && !self.keys.contains(&KeyCode::KEY_RIGHTALT);
+        let (mut before, mut after) = (before, after);
+        if altgr {
+            before.push((KeyCode::KEY_RIGHTALT, PRESSED));
+            after.insert(0, (KeyCode::KEY_RIGHTALT, RELEASED));
+        }
         for frame in [before, vec![(key, PRESSED)], vec![(key, RELEASED)], after] {
             if frame.is_empty() {
                 continue;
@@ -849,6 +868,47 @@ mod tests {
                 key(KeyCode::KEY_1, 1),
                 SYN,
                 key(KeyCode::KEY_1, 0),
+                SYN,
+                key(KeyCode::KEY_LEFTSHIFT, 0),
+                SYN,
+            ]
+        );
+    }
+
+    #[test]
+    fn unicode_types_with_the_thin_clients_layout() {
+        let mut t = Translator::new(1024, 768);
+        t.set_layout(crate::input::layout::Layout::by_name("de").unwrap());
+        let unicode = |ch: char| InputEvent::Unicode {
+            code: ch as u16,
+            pressed: true,
+        };
+        // 'z' is the Y key on QWERTZ; '@' is AltGr+Q; 'Ü' Shift+[; '^' (a dead key) is dropped.
+        let got = run(
+            &mut t,
+            &[unicode('z'), unicode('@'), unicode('Ü'), unicode('^')],
+        )
+        .0;
+        assert_eq!(
+            got,
+            [
+                key(KeyCode::KEY_Y, 1),
+                SYN,
+                key(KeyCode::KEY_Y, 0),
+                SYN,
+                key(KeyCode::KEY_RIGHTALT, 1),
+                SYN,
+                key(KeyCode::KEY_Q, 1),
+                SYN,
+                key(KeyCode::KEY_Q, 0),
+                SYN,
+                key(KeyCode::KEY_RIGHTALT, 0),
+                SYN,
+                key(KeyCode::KEY_LEFTSHIFT, 1),
+                SYN,
+                key(KeyCode::KEY_LEFTBRACE, 1),
+                SYN,
+                key(KeyCode::KEY_LEFTBRACE, 0),
                 SYN,
                 key(KeyCode::KEY_LEFTSHIFT, 0),
                 SYN,

@@ -154,6 +154,10 @@ impl InputSink for UinputSink {
         self.0.set_screen_size(width, height);
     }
 
+    fn set_keyboard_layout(&mut self, layout: crate::input::layout::Layout) {
+        self.0.translator.set_layout(layout);
+    }
+
     fn take_indicators(&mut self) -> Option<LockState> {
         self.0.take_indicators()
     }

@@ -3,7 +3,9 @@
 //! Anyone who can reach the port can make a `connected` and a `disconnected` line; without a
 //! limit they could push a real session's record out of the rotated audit files. Each address
 //! gets a few such lines per window, everyone together a few more; what is left out is
-//! counted and reported in one summary line per address when its window ends.
+//! counted and reported in one summary line per address when its window ends. An address
+//! that goes on flooding gets one line per window after that, so however long a flood
+//! lasts it adds about two lines a window.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,6 +35,8 @@ struct Window {
     start: Instant,
     shown: u32,
     left_out: u32,
+    /// Its last window left lines out: one line per window now.
+    flooding: bool,
 }
 
 pub struct AuditLimiter {
@@ -52,6 +56,7 @@ impl AuditLimiter {
                 start: now,
                 shown: 0,
                 left_out: 0,
+                flooding: false,
             },
             untracked_left_out: 0,
         }
@@ -66,6 +71,7 @@ impl AuditLimiter {
                 start: now,
                 shown: 0,
                 left_out: 0,
+                flooding: false,
             };
         }
         let room = self.by_address.len() < self.limits.addresses;
@@ -75,6 +81,7 @@ impl AuditLimiter {
                 start: now,
                 shown: 0,
                 left_out: 0,
+                flooding: false,
             })),
             None => None,
         };
@@ -86,7 +93,12 @@ impl AuditLimiter {
             self.untracked_left_out = self.untracked_left_out.saturating_add(1);
             return false;
         };
-        if entry.shown < self.limits.per_address && self.total.shown < self.limits.total {
+        let allowance = if entry.flooding {
+            1
+        } else {
+            self.limits.per_address
+        };
+        if entry.shown < allowance && self.total.shown < self.limits.total {
             entry.shown += 1;
             self.total.shown += 1;
             true
@@ -106,10 +118,17 @@ impl AuditLimiter {
             if now.saturating_duration_since(entry.start) < window {
                 return true;
             }
-            if entry.left_out > 0 {
-                summaries.push((*ip, entry.left_out));
+            if entry.left_out == 0 {
+                return false;
             }
-            false
+            summaries.push((*ip, entry.left_out));
+            *entry = Window {
+                start: now,
+                shown: 0,
+                left_out: 0,
+                flooding: true,
+            };
+            true
         });
         if self.untracked_left_out > 0 && now.saturating_duration_since(self.total.start) >= window
         {
@@ -152,7 +171,23 @@ mod tests {
             vec![(flooder, 9_990)]
         );
         assert_eq!(limiter.next_deadline(), None);
-        assert!(limiter.allow(flooder, t + Duration::from_secs(61)));
+        // Still flooding: one line a window from now on, and one summary.
+        let later = t + Duration::from_secs(61);
+        assert_eq!(
+            (0..1000).filter(|_| limiter.allow(flooder, later)).count(),
+            1
+        );
+        assert_eq!(
+            limiter.expired(t + Duration::from_secs(121)),
+            vec![(flooder, 999)]
+        );
+        // A quiet window ends the flood's penalty.
+        assert_eq!(limiter.expired(t + Duration::from_secs(181)), vec![]);
+        let quiet = t + Duration::from_secs(182);
+        assert_eq!(
+            (0..20).filter(|_| limiter.allow(flooder, quiet)).count(),
+            10
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use allowlist::{AllowError, Allowlist, Cidr};
 pub use audit_limit::{AuditLimiter, AuditLimits};
 pub use lockout::{Lockout, LockoutEvent, LockoutPolicy, LockoutRecord, Verdict};
 pub use mode::{Mode, Modes};
-pub use remote_env::{COMM_LEN, POLL_INTERVAL, ProcessNames, ProcessPoll, RemoteEnv};
+pub use remote_env::{COMM_LEN, POLL_INTERVAL, ProcessNames, ProcessPoll, RemoteEnv, Scan};
 pub use session::{AccessPolicy, Outcome, Screen};
 pub use slots::{Admit, Pending, SlotLimits, admit};
 

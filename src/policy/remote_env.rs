@@ -12,7 +12,9 @@
 //! listed client that still runs.
 //!
 //! The detector is polled every [`POLL_INTERVAL`], and only while an admin session exists
-//! or waits for consent: an idle agent never wakes up for it. Sans-IO: names and `now` in.
+//! or waits for consent: an idle agent never wakes up for it. A scan that could not look
+//! at every process ([`Scan::Incomplete`]) keeps the last answer. Sans-IO: names, scans
+//! and `now` in.
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +67,18 @@ fn truncate_comm(name: &str) -> &str {
     &name[..end]
 }
 
+/// What one scan of the running processes saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scan {
+    /// A listed process runs (found even by a scan that could not look at everything).
+    Found(String),
+    /// Every process was looked at and none is listed.
+    NoneRunning,
+    /// Some processes could not be looked at (the scan's cap, read errors): absence
+    /// proves nothing, so the last answer stands.
+    Incomplete { looked_at: usize, missed: usize },
+}
+
 /// The two sources and their combination.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RemoteEnv {
@@ -91,6 +105,16 @@ impl RemoteEnv {
     /// A poll's result; Some(new state) when the combined state changed.
     pub fn set_process(&mut self, running: Option<String>) -> Option<bool> {
         self.update(|env| env.process = running)
+    }
+
+    /// A scan's result: an incomplete scan that found nothing changes nothing, so a
+    /// detector that cannot see everything never reports "no remote session".
+    pub fn set_scan(&mut self, scan: &Scan) -> Option<bool> {
+        match scan {
+            Scan::Found(name) => self.set_process(Some(name.clone())),
+            Scan::NoneRunning => self.set_process(None),
+            Scan::Incomplete { .. } => None,
+        }
     }
 
     fn update(&mut self, change: impl FnOnce(&mut RemoteEnv)) -> Option<bool> {
@@ -182,6 +206,25 @@ mod tests {
         assert_eq!(env.set_shell(true), Some(true));
         assert_eq!(env.set_shell(false), Some(false));
         assert_eq!(env.set_shell(false), None);
+    }
+
+    #[test]
+    fn an_incomplete_scan_keeps_the_last_answer() {
+        let mut env = RemoteEnv::default();
+        let incomplete = Scan::Incomplete {
+            looked_at: 1024,
+            missed: 30,
+        };
+        assert_eq!(env.set_scan(&Scan::Found("wfica".into())), Some(true));
+        assert_eq!(env.set_scan(&incomplete), None, "not: no remote session");
+        assert!(env.active());
+        assert_eq!(env.process(), Some("wfica"));
+        // A found name counts even from an incomplete scan; a complete empty one ends it.
+        assert_eq!(env.set_scan(&Scan::Found("vmware-view".into())), None);
+        assert_eq!(env.process(), Some("vmware-view"));
+        assert_eq!(env.set_scan(&Scan::NoneRunning), Some(false));
+        assert_eq!(env.set_scan(&incomplete), None);
+        assert!(!env.active(), "and nothing running stays so");
     }
 
     #[test]

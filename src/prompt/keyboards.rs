@@ -8,6 +8,7 @@ use std::io;
 use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use evdev::raw_stream::RawDevice;
 use evdev::{AttributeSetRef, EventType, InputId, KeyCode};
@@ -112,8 +113,30 @@ impl Keyboards {
         self.slots[slot] = Some(Keyboard { path, name, device });
     }
 
-    /// Reads what the keyboard at `token` has and returns the answers it typed.
-    pub fn read(&mut self, registry: &Registry, token: Token, keys: &mut Keys) -> Vec<Answer> {
+    /// The keys held down now on the open keyboards, as the kernel keeps them: a box that
+    /// just appeared ignores them until they are released.
+    pub fn held_keys(&self) -> Vec<u16> {
+        let mut held = Vec::new();
+        for keyboard in self.slots.iter().flatten() {
+            match keyboard.device.get_key_state() {
+                Ok(state) => held.extend(state.iter().map(|k| k.code())),
+                Err(e) => debug!(
+                    "local prompt: {}: no key state: {e}",
+                    keyboard.path.display()
+                ),
+            }
+        }
+        held
+    }
+
+    /// Reads what the keyboard at `token` has and returns the answers it typed at `now`.
+    pub fn read(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        keys: &mut Keys,
+        now: Instant,
+    ) -> Vec<Answer> {
         let mut answers = Vec::new();
         let Some(slot) = token.0.checked_sub(self.base.0) else {
             return answers;
@@ -127,7 +150,7 @@ impl Keyboards {
                 Ok(events) => {
                     for event in events {
                         if event.event_type() == EventType::KEY
-                            && let Some(answer) = keys.key(event.code(), event.value())
+                            && let Some(answer) = keys.key(event.code(), event.value(), now)
                         {
                             answers.push(answer);
                         }
@@ -227,8 +250,13 @@ mod tests {
         assert_eq!(k.count(), 0);
         assert!(k.owns(Token(100)) && k.owns(Token(115)) && !k.owns(Token(116)));
         assert!(
-            k.read(registry_owner.registry(), Token(100), &mut Keys::default())
-                .is_empty()
+            k.read(
+                registry_owner.registry(),
+                Token(100),
+                &mut Keys::default(),
+                Instant::now()
+            )
+            .is_empty()
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -8,7 +8,8 @@
 //! - [`compose`]: the box's pixels and where it goes.
 //! - [`Overlay`] / [`Drawer`]: draws over someone else's pixels and gives them back, over
 //!   any [`Panel`] (the framebuffer, or memory in tests).
-//! - [`Keys`]: key events → answers.
+//! - [`Keys`]: key events and `now` → answers; keys held before a box appeared, and any in
+//!   its first second ([`GUARD`]), answer nothing.
 //!
 //! I/O: [`keyboards`] (evdev devices, never our own uinput ones) and `screen::FbPanel`.
 
@@ -20,7 +21,7 @@ mod overlay;
 
 pub use compose::{BORDER, Composed, Style, compose};
 pub use draw::{Drawer, Panel};
-pub use keys::{Answer, Keys};
+pub use keys::{Answer, GUARD, Keys};
 pub use overlay::Overlay;
 
 use std::net::IpAddr;
@@ -75,6 +76,26 @@ impl View {
         let left = seconds_left(deadline, now);
         // "n s left" shows while the time left is in (n-1, n]: it turns n-1 at deadline - (n-1).
         Some(deadline - Duration::from_secs(left.saturating_sub(1))).filter(|at| *at > now)
+    }
+
+    /// The same box for the local user: the same kind, question and admin (the countdown
+    /// may differ). A different one starts its key guard afresh (`Keys::shown`).
+    pub fn same_box(&self, other: &View) -> bool {
+        match (self, other) {
+            (
+                View::Ask {
+                    question: q1,
+                    admin: a1,
+                    ..
+                },
+                View::Ask {
+                    question: q2,
+                    admin: a2,
+                    ..
+                },
+            ) => q1 == q2 && a1 == a2,
+            (a, b) => a == b,
+        }
     }
 
     pub fn style(&self) -> Option<Style> {

@@ -120,3 +120,33 @@ fn mapped_ipv6_addresses_show_as_ipv4() {
     p.authenticated(t0, mapped);
     assert!(View::of(Some(&p), t0).lines()[0].ends_with("from 10.0.2.2"));
 }
+
+#[test]
+fn a_countdown_is_the_same_box_a_new_question_or_admin_is_not() {
+    let t0 = Instant::now();
+    let p = policy(false, t0);
+    let first = View::of(Some(&p), t0);
+    let later = View::of(Some(&p), t0 + Duration::from_secs(3));
+    assert_ne!(first, later, "the countdown moved");
+    assert!(first.same_box(&later), "a countdown keeps the key guard");
+    let other: IpAddr = "10.0.2.3".parse().unwrap();
+    let screen = View::Ask {
+        question: Question::ScreenAccess,
+        admin: "10.0.2.2".parse().unwrap(),
+        left: None,
+    };
+    let from_other = match &first {
+        View::Ask { question, left, .. } => View::Ask {
+            question: *question,
+            admin: other,
+            left: *left,
+        },
+        _ => unreachable!(),
+    };
+    assert!(!first.same_box(&screen), "another question");
+    assert!(!first.same_box(&from_other), "another admin");
+    assert!(!first.same_box(&View::Hidden));
+    let connected = View::Connected { admin: other };
+    assert!(connected.same_box(&connected.clone()));
+    assert!(!connected.same_box(&first));
+}

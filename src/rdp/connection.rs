@@ -398,9 +398,10 @@ impl Connection {
                 if hybrid_ex {
                     early_user_auth_result(false, out);
                 }
-                return Err(ConnError::AuthFailed(
-                    "wrong user name or password (nla)".into(),
-                ));
+                let reason = credssp.failure_reason().unwrap_or("login failed");
+                return Err(ConnError::AuthFailed(format!(
+                    "wrong user name or password (nla: {reason})"
+                )));
             }
             Err(e) => return Err(ConnError::Protocol(e.to_string())),
         }

@@ -1,54 +1,16 @@
-//! NLA: the server side of CredSSP with NTLM, driven frame by frame (sans-IO).
-//!
-//! ironrdp-acceptor's own `CredsspSequence` borrows its identity, which does not fit a
-//! connection struct that owns everything; this is the same few steps over sspi's
-//! `CredSspServer` with a proxy that owns the one account we accept.
+//! NLA: the server side of CredSSP with NTLMv2, bare or in SPNEGO, driven frame by frame
+//! (sans-IO). The protocol lives in [`super::nla`]; this is the connection's view of it:
+//! one account, a failed login told apart from a broken exchange.
 
-use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use ironrdp_connector::sspi::credssp::{
-    CredSspServer, CredentialsProxy, EarlyUserAuthResult, NStatusCode, ServerMode, ServerState,
-    TsRequest,
-};
-use ironrdp_connector::sspi::{self, AuthIdentity, Username, ntlm::NtlmConfig};
-
-/// The one account the agent accepts. The user name is matched without regard to case
-/// (mstsc may change it) and ignoring any domain part.
-struct OneAccount {
-    user: String,
-    password: String,
-}
-
-impl OneAccount {
-    fn identity_for(&self, username: &Username) -> io::Result<AuthIdentity> {
-        if !username.account_name().eq_ignore_ascii_case(&self.user) {
-            return Err(io::Error::other("unknown user"));
-        }
-        Ok(AuthIdentity {
-            username: username.clone(),
-            password: self.password.clone().into(),
-        })
-    }
-}
-
-impl CredentialsProxy for OneAccount {
-    type AuthenticationData = AuthIdentity;
-
-    fn auth_data_by_user(&mut self, username: &Username) -> io::Result<AuthIdentity> {
-        self.identity_for(username)
-    }
-
-    fn auth_data(&mut self) -> io::Result<Vec<AuthIdentity>> {
-        let username = Username::new(&self.user, None).map_err(io::Error::other)?;
-        Ok(vec![self.identity_for(&username)?])
-    }
-}
+use super::nla::{self, NlaError, Outcome, Server};
 
 #[derive(Debug)]
 pub enum CredsspError {
-    /// The client's proof did not match: wrong password or unknown user.
+    /// The login failed: wrong password or user, or anything wrong after our CHALLENGE.
     LogonFailed,
-    /// The client sent something that is not CredSSP, or the exchange broke.
+    /// The client sent something that is not CredSSP, or the exchange broke before a login.
     Protocol(String),
 }
 
@@ -69,89 +31,117 @@ pub enum Step {
 }
 
 pub struct Credssp {
-    server: CredSspServer<OneAccount>,
+    server: Server,
+    failure: Option<&'static str>,
 }
 
+/// 100 ns intervals between 1601-01-01 and 1970-01-01.
+const FILETIME_UNIX_EPOCH: u64 = 116_444_736_000_000_000;
+
 impl Credssp {
+    /// Reads the wall clock once (the CHALLENGE's timestamp) and draws the server challenge.
     pub fn new(
         user: &str,
         password: &str,
         server_public_key: Vec<u8>,
         client_name: String,
     ) -> Result<Self, CredsspError> {
-        let account = OneAccount {
-            user: user.to_owned(),
-            password: password.to_owned(),
-        };
-        let server = CredSspServer::new(
+        let mut challenge = [0u8; 8];
+        getrandom::fill(&mut challenge)
+            .map_err(|e| CredsspError::Protocol(format!("no random challenge: {e}")))?;
+        let since_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos() / 100).unwrap_or(u64::MAX));
+        let filetime = FILETIME_UNIX_EPOCH.saturating_add(since_unix);
+        Ok(Self::with_challenge(
+            user,
+            password,
             server_public_key,
-            account,
-            ServerMode::Ntlm(NtlmConfig::new(client_name)),
-        )
-        .map_err(|e| CredsspError::Protocol(e.to_string()))?;
-        Ok(Credssp { server })
+            &client_name,
+            challenge,
+            filetime,
+        ))
+    }
+
+    /// A fixed challenge and time (tests, fuzzing).
+    pub fn with_challenge(
+        user: &str,
+        password: &str,
+        server_public_key: Vec<u8>,
+        name: &str,
+        challenge: [u8; 8],
+        filetime: u64,
+    ) -> Self {
+        Credssp {
+            server: Server::new(user, password, server_public_key, name, challenge, filetime),
+            failure: None,
+        }
     }
 
     /// Length of the TsRequest at the start of `buf`, once enough bytes are there.
     pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, CredsspError> {
-        match TsRequest::read_length(buf) {
-            Ok(len) => Ok(Some(len)),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(e) => Err(CredsspError::Protocol(format!("not a TsRequest: {e}"))),
-        }
+        nla::ts_request::frame_len(buf).map_err(|e| match e {
+            NlaError::Protocol(reason) => {
+                CredsspError::Protocol(format!("not a TsRequest: {reason}"))
+            }
+            NlaError::Logon(_) => CredsspError::LogonFailed,
+        })
     }
 
     /// Feeds one whole TsRequest; appends the reply (also the error reply on failure) to `out`.
     pub fn step(&mut self, frame: &[u8], out: &mut Vec<u8>) -> Result<Step, CredsspError> {
-        let request = TsRequest::from_buffer(frame)
-            .map_err(|e| CredsspError::Protocol(format!("bad TsRequest: {e}")))?;
-        // NTLM never suspends for a network request (only Kerberos would).
-        let result = self.server.process(request).resolve_to_result();
-        match result {
-            Ok(ServerState::ReplyNeeded(reply)) => {
-                write_ts_request(&reply, out)?;
-                Ok(Step::Continue)
+        match self.server.step(frame, out) {
+            Ok(Outcome::Continue) => Ok(Step::Continue),
+            Ok(Outcome::Done) => Ok(Step::Done),
+            Err(NlaError::Logon(reason)) => {
+                self.failure = Some(reason);
+                Err(CredsspError::LogonFailed)
             }
-            Ok(ServerState::Finished(_identity)) => Ok(Step::Done),
-            Err(error) => {
-                let logon_denied = error.error.error_type == sspi::ErrorKind::LogonDenied;
-                if let Some(mut reply) = error.ts_request.map(|boxed| *boxed) {
-                    if logon_denied {
-                        // As Windows does, so clients say "wrong password" and may ask again.
-                        reply.error_code = Some(NStatusCode::LOGON_FAILURE);
-                    }
-                    write_ts_request(&reply, out)?;
-                }
-                if logon_denied {
-                    Err(CredsspError::LogonFailed)
-                } else {
-                    Err(CredsspError::Protocol(error.error.to_string()))
-                }
-            }
+            Err(NlaError::Protocol(reason)) => Err(CredsspError::Protocol(reason)),
         }
+    }
+
+    /// Why the last login failed, for the log (never for the client).
+    pub fn failure_reason(&self) -> Option<&'static str> {
+        self.failure
     }
 }
 
-fn write_ts_request(request: &TsRequest, out: &mut Vec<u8>) -> Result<(), CredsspError> {
-    let len = usize::from(
-        request
-            .buffer_len()
-            .map_err(|e| CredsspError::Protocol(e.to_string()))?,
-    );
-    let start = out.len();
-    out.resize(start + len, 0);
-    request
-        .encode_ts_request(&mut out[start..])
-        .map_err(|e| CredsspError::Protocol(e.to_string()))
+/// The 4-byte Early User Authorization Result of HYBRID_EX (MS-RDPBCGR 2.2.10.2).
+pub fn early_user_auth_result(success: bool, out: &mut Vec<u8>) {
+    let code: u32 = if success { 0 } else { 5 };
+    out.extend_from_slice(&code.to_le_bytes());
 }
 
-/// The 4-byte Early User Authorization Result of HYBRID_EX.
-pub fn early_user_auth_result(success: bool, out: &mut Vec<u8>) {
-    let result = if success {
-        EarlyUserAuthResult::Success
-    } else {
-        EarlyUserAuthResult::AccessDenied
-    };
-    // Writing into a Vec cannot fail.
-    let _ = result.to_buffer(&mut *out);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdp::nla::client::{Client, Shape};
+    use crate::rdp::nla::ntlm::{AV_TIMESTAMP, find_av};
+    use crate::rdp::nla::ts_request::TsRequest;
+
+    /// The CHALLENGE carries the wall clock as a FILETIME, and each connection its own challenge.
+    #[test]
+    fn challenge_has_now_and_a_fresh_nonce() {
+        let mut challenges = Vec::new();
+        for _ in 0..2 {
+            let mut credssp = Credssp::new("admin", "pw", vec![4; 65], String::new()).unwrap();
+            let mut out = Vec::new();
+            let first = Client::new("admin", "pw", &[4; 65], 6, Shape::Bare).first();
+            assert!(matches!(credssp.step(&first, &mut out), Ok(Step::Continue)));
+            let token = TsRequest::decode(&out).unwrap().nego_token.unwrap();
+            let at = u32::from_le_bytes(token[44..48].try_into().unwrap()) as usize;
+            let len = usize::from(u16::from_le_bytes(token[40..42].try_into().unwrap()));
+            let stamp = find_av(&token[at..at + len], AV_TIMESTAMP).unwrap();
+            let stamp = u64::from_le_bytes(stamp.try_into().unwrap());
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let stamp_unix = (stamp - FILETIME_UNIX_EPOCH) / 10_000_000;
+            assert!(now.abs_diff(stamp_unix) < 60, "{stamp_unix} vs {now}");
+            challenges.push(token[24..32].to_vec());
+        }
+        assert_ne!(challenges[0], challenges[1]);
+    }
 }

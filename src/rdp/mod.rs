@@ -4,6 +4,7 @@
 pub mod caps;
 pub mod connection;
 pub mod credssp;
+pub mod nla;
 pub mod pdu;
 
 pub use connection::{ConnError, Connection, Event, Settings};

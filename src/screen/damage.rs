@@ -7,8 +7,12 @@
 //! lower in the same tile column (scrolling) can be sent as copies the client does itself
 //! (`scroll`). Memory: 2 x 8 bytes per 64 pixels (this scan's and the last one's hashes),
 //! 510 KiB at 1080p (a shadow copy would be 8 MiB).
-
-use std::mem;
+//!
+//! Sampled scans (`set_sampling`, what the agent uses): a still screen should cost almost
+//! nothing. Each scan hashes one row in `SAMPLE_STRIDE`, a different one each time (x11vnc's
+//! scan-line idea), and only the tiles where a sampled row changed, and their neighbours, are
+//! hashed in full. Every row is looked at once per `SAMPLE_STRIDE` scans; a change of 6 or
+//! more rows (a text line, a cursor) is seen within 3 scans, one of 16 rows at the next.
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -17,6 +21,14 @@ use super::scroll;
 
 /// Tile side in pixels.
 pub const TILE: u16 = 64;
+
+/// A sampled scan looks at one row in this many.
+pub const SAMPLE_STRIDE: u16 = 16;
+/// The sampled row of each scan (row 5·n mod 16): a change of 6 or more adjacent rows is seen
+/// within 3 scans from any start, 5 rows within 4, 4 within 7, one row within 16 (the spread
+/// of this order beats bit-reversal and 3·n for runs of 5 rows and more: text lines).
+const SAMPLE_ORDER: [u16; SAMPLE_STRIDE as usize] =
+    [0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11];
 
 /// Largest raw 32-bpp size of one reported rectangle: TS_BITMAP_DATA sizes are u16.
 pub const MAX_RECT_BYTES: u32 = 65_535;
@@ -57,6 +69,13 @@ pub struct Damage {
     /// Per tile column: scans until a sideways move is looked for again after a miss, so an
     /// animation does not pay for the search at every scan.
     sideways_backoff: Vec<u8>,
+    /// Sampled scans (else every row, every scan).
+    sampling: bool,
+    scans: usize,
+    /// Per tile (band * cols + column): hashed in full this scan.
+    rehash: Vec<bool>,
+    /// Per band of 64 rows: some tile of it was hashed in full this scan.
+    band_hashed: Vec<bool>,
 }
 
 impl Damage {
@@ -75,6 +94,10 @@ impl Damage {
             copied: Vec::new(),
             runs: Vec::new(),
             sideways_backoff: Vec::new(),
+            sampling: false,
+            scans: 0,
+            rehash: Vec::new(),
+            band_hashed: Vec::new(),
         };
         d.reset(width, height, None);
         d
@@ -109,6 +132,18 @@ impl Damage {
         self.sideways_backoff.clear();
         self.sideways_backoff.resize(self.cols, 0);
         self.sideways_backoff.shrink_to_fit();
+        let bands = usize::from(height.div_ceil(TILE));
+        self.rehash.clear();
+        self.rehash.resize(bands * self.cols, false);
+        self.rehash.shrink_to_fit();
+        self.band_hashed.clear();
+        self.band_hashed.resize(bands, false);
+        self.band_hashed.shrink_to_fit();
+    }
+
+    /// Sampled scans from now on (see the module docs); `false`: every row, every scan.
+    pub fn set_sampling(&mut self, on: bool) {
+        self.sampling = on;
     }
 
     /// The screen size the tiles are laid over.
@@ -145,13 +180,24 @@ impl Damage {
         {
             self.reset(frame.width, frame.height, Some(frame.format));
         }
-        mem::swap(&mut self.hashes, &mut self.prev);
-        self.hash_rows(frame);
+        // What the client holds before this scan; tiles not hashed again keep it.
+        self.prev.copy_from_slice(&self.hashes);
+        if self.sampling {
+            self.hash_sampled(frame);
+        } else {
+            self.rehash.fill(true);
+            self.band_hashed.fill(true);
+            self.hash_rows(frame, 0..self.height);
+        }
         self.copied.fill([(0, 0); 2]);
         if let Some(copies) = copies {
             self.find_copies(frame, copies);
         }
-        for y0 in (0..self.height).step_by(usize::from(TILE)) {
+        for (band, y0) in (0..self.height).step_by(usize::from(TILE)).enumerate() {
+            // A band hashed nowhere this scan holds the client's hashes: nothing to report.
+            if !self.band_hashed[band] {
+                continue;
+            }
             let y1 = y0.saturating_add(TILE).min(self.height);
             self.top.fill(y1);
             self.bottom.fill(y0);
@@ -176,18 +222,58 @@ impl Damage {
         }
     }
 
-    /// This scan's hash of every row segment.
-    fn hash_rows(&mut self, frame: &Frame) {
-        // max(1): a 0-bpp format must not make `chunks` panic.
-        let seg = (usize::from(TILE) * frame.format.bytes_per_pixel()).max(1);
-        for y in 0..self.height {
-            let base = usize::from(y) * self.cols;
-            let hashes = &mut self.hashes[base..base + self.cols];
-            // A short (inconsistent) frame: what is not there is reported once.
-            hashes.fill(scroll::UNREAD);
-            let row = frame.row(y).unwrap_or_default();
-            for (h, part) in hashes.iter_mut().zip(row.chunks(seg)) {
-                *h = xxh3_64(part);
+    /// Hashes every row segment of `rows`.
+    fn hash_rows(&mut self, frame: &Frame, rows: std::ops::Range<u16>) {
+        for y in rows {
+            hash_row(&mut self.hashes, self.cols, frame, y, |_| {});
+        }
+    }
+
+    /// Hashes this scan's sample row in every band; tiles where it changed, and their
+    /// neighbours, are hashed in full.
+    fn hash_sampled(&mut self, frame: &Frame) {
+        let phase = SAMPLE_ORDER[self.scans % SAMPLE_ORDER.len()];
+        self.scans = self.scans.wrapping_add(1);
+        let (cols, tile) = (self.cols, usize::from(TILE));
+        let bands = self.band_hashed.len();
+        // First pass: `rehash` marks the tiles whose sample row changed.
+        self.rehash.fill(false);
+        for y in (phase..self.height).step_by(usize::from(SAMPLE_STRIDE)) {
+            let band = usize::from(y) / tile;
+            let changed = &mut self.rehash[band * cols..(band + 1) * cols];
+            hash_row(&mut self.hashes, cols, frame, y, |c| {
+                changed[c] = true;
+            });
+        }
+        // Then the neighbours of each changed tile: moving content crosses tile edges.
+        let changed = std::mem::take(&mut self.rehash);
+        let mut rehash = changed.clone();
+        for (i, _) in changed.iter().enumerate().filter(|(_, c)| **c) {
+            let (band, c) = (i / cols, i % cols);
+            if band > 0 {
+                rehash[i - cols] = true;
+            }
+            if band + 1 < bands {
+                rehash[i + cols] = true;
+            }
+            if c > 0 {
+                rehash[i - 1] = true;
+            }
+            if c + 1 < cols {
+                rehash[i + 1] = true;
+            }
+        }
+        self.rehash = rehash;
+        for band in 0..bands {
+            let take = &self.rehash[band * cols..(band + 1) * cols];
+            self.band_hashed[band] = take.contains(&true);
+            if !self.band_hashed[band] {
+                continue;
+            }
+            let y0 = (band * tile) as u16;
+            let y1 = y0.saturating_add(TILE).min(self.height);
+            for y in y0..y1 {
+                hash_row_in(&mut self.hashes, cols, frame, y, take);
             }
         }
     }
@@ -252,6 +338,43 @@ impl Damage {
     /// Every tile is reported at the next scan.
     pub fn invalidate_all(&mut self) {
         self.hashes.fill(scroll::UNKNOWN);
+    }
+}
+
+/// Hashes row `y`'s segments into `hashes`; `changed(c)` is called for each that changed.
+fn hash_row(
+    hashes: &mut [u64],
+    cols: usize,
+    frame: &Frame,
+    y: u16,
+    mut changed: impl FnMut(usize),
+) {
+    // max(1): a 0-bpp format must not make `chunks` panic.
+    let seg = (usize::from(TILE) * frame.format.bytes_per_pixel()).max(1);
+    let base = usize::from(y) * cols;
+    let row = frame.row(y).unwrap_or_default();
+    let mut parts = row.chunks(seg);
+    for (c, slot) in hashes[base..base + cols].iter_mut().enumerate() {
+        // A short (inconsistent) frame: what is not there is reported once.
+        let hash = parts.next().map_or(scroll::UNREAD, xxh3_64);
+        if *slot != hash {
+            *slot = hash;
+            changed(c);
+        }
+    }
+}
+
+/// `hash_row` for the tile columns `take` marks.
+fn hash_row_in(hashes: &mut [u64], cols: usize, frame: &Frame, y: u16, take: &[bool]) {
+    let seg = (usize::from(TILE) * frame.format.bytes_per_pixel()).max(1);
+    let base = usize::from(y) * cols;
+    let row = frame.row(y).unwrap_or_default();
+    let mut parts = row.chunks(seg);
+    for (c, slot) in hashes[base..base + cols].iter_mut().enumerate() {
+        let part = parts.next();
+        if take[c] {
+            *slot = part.map_or(scroll::UNREAD, xxh3_64);
+        }
     }
 }
 

@@ -263,3 +263,73 @@ fn inconsistent_frames_do_not_panic() {
     };
     d.scan(&weird, &mut out);
 }
+
+/// Scans until something is reported; how many scans it took and what was reported.
+fn scans_until_reported(pic: &Pic, d: &mut Damage, limit: usize) -> (usize, Vec<Rect>) {
+    for n in 1..=limit {
+        let rects = pic.scan(d);
+        if !rects.is_empty() {
+            return (n, rects);
+        }
+    }
+    (limit + 1, Vec::new())
+}
+
+fn sampled(pic: &Pic) -> Damage {
+    let mut d = Damage::new(pic.w, pic.h);
+    d.set_sampling(true);
+    let first = pic.scan(&mut d);
+    assert_exact_cover(&first, pic.w, pic.h);
+    d
+}
+
+#[test]
+fn a_sampled_scan_finds_a_one_row_change_within_a_stride_exactly() {
+    let mut pic = Pic::new(640, 480, 0, PixelFormat::XRGB8888);
+    for y in [0, 5, 63, 64, 200, 479] {
+        let mut d = sampled(&pic);
+        // A still screen: nothing, scan after scan.
+        for _ in 0..2 * usize::from(SAMPLE_STRIDE) {
+            assert_eq!(pic.scan(&mut d), vec![]);
+        }
+        pic.poke(300, y);
+        let (took, rects) = scans_until_reported(&pic, &mut d, usize::from(SAMPLE_STRIDE));
+        assert!(took <= usize::from(SAMPLE_STRIDE), "row {y}: not seen");
+        assert_eq!(rects, vec![r(256, y, 64, 1)], "row {y}");
+        assert_eq!(pic.scan(&mut d), vec![], "row {y}: reported twice");
+    }
+}
+
+#[test]
+fn a_sampled_scan_finds_a_text_line_within_three_scans() {
+    let mut pic = Pic::new(640, 480, 0, PixelFormat::XRGB8888);
+    let mut d = sampled(&pic);
+    // A 6-row change at every offset against the sampling pattern, at every phase of it.
+    for (n, top) in (100..100 + 3 * SAMPLE_STRIDE).step_by(3).enumerate() {
+        for y in top..top + 6 {
+            pic.poke(10, y);
+        }
+        let (took, rects) = scans_until_reported(&pic, &mut d, usize::from(SAMPLE_STRIDE));
+        assert!(took <= 3, "change {n}, rows {top}..+6, took {took} scans");
+        // Exactly the six rows (two rectangles where they cross a tile edge).
+        let rows: Vec<u16> = rects.iter().flat_map(|rc| rc.y..rc.y + rc.h).collect();
+        assert_eq!(rows, (top..top + 6).collect::<Vec<_>>(), "{rects:?}");
+        assert!(rects.iter().all(|rc| (rc.x, rc.w) == (0, 64)), "{rects:?}");
+        assert_eq!(pic.scan(&mut d), vec![]);
+    }
+}
+
+#[test]
+fn a_sampled_scan_rehashes_the_neighbours_of_a_changed_tile() {
+    let mut pic = Pic::new(640, 480, 0, PixelFormat::XRGB8888);
+    let mut d = sampled(&pic);
+    let phase = SAMPLE_ORDER[d.scans % SAMPLE_ORDER.len()];
+    // One change on this scan's sample row in tile (2, 2), one off it in the tile below.
+    pic.poke(150, 128 + phase);
+    pic.poke(150, 192 + (phase + 1) % SAMPLE_STRIDE);
+    let rects = pic.scan(&mut d);
+    assert_eq!(rects.len(), 2, "{rects:?}");
+    // Invalidated tiles come back at the next scan whatever the sample row.
+    d.invalidate(r(0, 0, 64, 64));
+    assert_eq!(pic.scan(&mut d), vec![r(0, 0, 64, 64)]);
+}

@@ -152,10 +152,21 @@ impl Keeper {
         self.state.modes
     }
 
-    /// New modes (control socket, CLI); saved on the next `poll`.
-    pub fn set_modes(&mut self, modes: Modes, now: Instant) {
-        self.state.modes = modes;
-        self.saves.mark(now);
+    /// New modes (control socket, CLI), written and fsync'd before this returns: only an
+    /// Ok may be answered "ok". On an error the modes stay as they were, and a save of
+    /// those is queued, so a half-done write (the new modes in one copy) is undone soon.
+    pub fn save_modes(&mut self, modes: Modes, now: Instant, now_unix: u64) -> std::io::Result<()> {
+        let old = std::mem::replace(&mut self.state.modes, modes);
+        let saved = self.write(now, now_unix);
+        match &saved {
+            Ok(()) => self.saves.saved(now, true),
+            Err(_) => {
+                self.state.modes = old;
+                self.saves.mark(now);
+                self.saves.saved(now, false);
+            }
+        }
+        saved
     }
 
     /// May a connection from `peer` go on to a handshake? Ask on accept, before TLS.

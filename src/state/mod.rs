@@ -1,8 +1,9 @@
-//! Persistent state: one small postcard blob in the state directory, written atomically.
-//!
-//! A missing file means defaults; a corrupt one is kept aside as `state.bin.bad` and
-//! defaults are used, with a log line. A format-1 file (before access modes and login
-//! counters) is migrated: its fields are kept, the new ones take their defaults.
+//! Persistent state: one small postcard blob in the state directory, kept in two copies
+//! written atomically one after the other (`store.rs`), so a bad file falls back to the
+//! last good state. A missing state means the configured default modes; so does one
+//! that no copy can give, with a log line and an audit event. A format-1 file (before
+//! access modes and login counters) is migrated: its fields are kept, the new ones take
+//! their defaults.
 //! The password never reaches a log.
 
 pub(crate) mod blob;
@@ -13,10 +14,11 @@ pub mod password;
 pub mod publish;
 pub mod published;
 pub mod rotation;
+mod store;
 mod throttle;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,11 +26,17 @@ use crate::policy::lockout::MAX_RECORDS;
 use crate::policy::{LockoutRecord, Modes};
 
 pub use blob::{BlobError, crc32};
-pub use fsio::{Step, ensure_dir, temp_path, write_atomic, write_atomic_steps};
+pub use fsio::{
+    Step, create_temp, ensure_dir, is_temp_of, remove_stale_temps, sync_dir, write_atomic,
+    write_atomic_steps,
+};
 pub use keeper::{Admission, Keeper, KeeperConfig, Refusal};
+pub use store::{
+    LoadOutcome, PREVIOUS_FILE, Recovery, STATE_FILE, edit_modes, load, previous_path, read, save,
+    save_steps, state_path,
+};
 pub use throttle::SaveThrottle;
 
-pub const STATE_FILE: &str = "state.bin";
 pub const FORMAT_VERSION: u16 = 2;
 /// Versions `decode` reads: the current one and the one it migrates from.
 pub(crate) const READABLE: [u16; 2] = [1, FORMAT_VERSION];
@@ -108,47 +116,6 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-#[derive(Debug)]
-pub enum LoadOutcome {
-    Loaded(State),
-    /// An older format, converted; the next save writes the current one.
-    Migrated {
-        from: u16,
-        state: State,
-    },
-    Missing,
-    /// The file was unreadable as state; it was moved to this path.
-    Corrupt {
-        reason: String,
-        kept_as: PathBuf,
-    },
-}
-
-impl LoadOutcome {
-    /// The state to run with: what was read, or defaults. Logs what happened, if anything.
-    pub fn into_state(self) -> State {
-        match self {
-            LoadOutcome::Loaded(state) => state,
-            LoadOutcome::Migrated { from, state } => {
-                crate::info!("state file was format {from}; migrated to {FORMAT_VERSION}");
-                state
-            }
-            LoadOutcome::Missing => State::default(),
-            LoadOutcome::Corrupt { reason, kept_as } => {
-                crate::warn!(
-                    "state file was unreadable ({reason}); kept as {}, using defaults",
-                    kept_as.display()
-                );
-                State::default()
-            }
-        }
-    }
-}
-
-pub fn state_path(dir: &Path) -> PathBuf {
-    dir.join(STATE_FILE)
-}
-
 pub fn encode(state: &State) -> Vec<u8> {
     // postcard into a Vec cannot fail for these plain fields.
     let payload = postcard::to_allocvec(state).unwrap_or_default();
@@ -183,83 +150,6 @@ fn validate(state: &State) -> Result<(), DecodeError> {
         return Err(DecodeError::Invalid("too many failed-login records"));
     }
     Ok(())
-}
-
-/// Reads the state; never fails: a bad file is set aside and reported in the outcome.
-pub fn load(dir: &Path) -> LoadOutcome {
-    let path = state_path(dir);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return LoadOutcome::Missing,
-        Err(e) => return set_aside(&path, format!("unreadable: {e}")),
-    };
-    match decode_versioned(&bytes) {
-        Ok((state, FORMAT_VERSION)) => LoadOutcome::Loaded(state),
-        Ok((state, from)) => LoadOutcome::Migrated { from, state },
-        Err(reason) => set_aside(&path, reason.to_string()),
-    }
-}
-
-/// Reads the state without touching the file (for `creds`, which may run as another user).
-pub fn read(dir: &Path) -> Result<State, String> {
-    let path = state_path(dir);
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Changes the modes in the state file with no agent running (`thinshadow mode` when no
-/// agent answers): under the directory's lock, read, edit, atomic write. A bad file is left
-/// alone (the agent sets it aside at its start); a missing one starts from defaults, which
-/// the agent's first start completes with a password.
-pub fn edit_modes(dir: &Path, edit: impl FnOnce(&mut Modes)) -> Result<Modes, String> {
-    ensure_dir(dir).map_err(|e| format!("state directory {}: {e}", dir.display()))?;
-    let _lock = lock::try_lock(dir)
-        .map_err(|e| format!("state directory {}: {e}", dir.display()))?
-        .ok_or_else(|| {
-            format!(
-                "an agent is running on {} but not answering at the control socket; \
-                 give its --control PATH",
-                dir.display()
-            )
-        })?;
-    let path = state_path(dir);
-    let mut state = match std::fs::read(&path) {
-        Ok(bytes) => decode(&bytes).map_err(|e| {
-            format!(
-                "{}: {e}; not changing it (the agent sets a bad file aside at its start)",
-                path.display()
-            )
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    edit(&mut state.modes);
-    save(dir, &state).map_err(|e| format!("cannot save {}: {e}", path.display()))?;
-    Ok(state.modes)
-}
-
-fn set_aside(path: &Path, reason: String) -> LoadOutcome {
-    let kept_as = path.with_extension("bin.bad");
-    if let Err(e) = std::fs::rename(path, &kept_as) {
-        crate::warn!(
-            "could not keep the bad state file as {}: {e}",
-            kept_as.display()
-        );
-    }
-    LoadOutcome::Corrupt { reason, kept_as }
-}
-
-pub fn save(dir: &Path, state: &State) -> std::io::Result<()> {
-    write_atomic(&state_path(dir), &encode(state), 0o600)
-}
-
-/// `save` with a call after each step of the atomic write (see `write_atomic_steps`).
-pub fn save_steps(
-    dir: &Path,
-    state: &State,
-    after: &mut dyn FnMut(Step) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    write_atomic_steps(&state_path(dir), &encode(state), 0o600, after)
 }
 
 /// The state `stress_writer` writes as its `n`th: every field derived from `n`, so a
@@ -301,6 +191,7 @@ pub fn stress_writer(dir: &Path, start: u64, limit: std::time::Duration) -> std:
 mod tests {
     use super::*;
     use crate::policy::Mode;
+    use std::path::PathBuf;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
