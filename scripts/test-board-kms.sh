@@ -86,7 +86,12 @@ session() {
     if [[ $want == match ]]; then
         ((rc == 0)) && pass "$name before the flip" "$result" || fail "$name before the flip" "$result"
         board_cmd 'touch /tmp/kmsdemo-flip; sleep 1; tail -n 1 /tmp/kmsdemo.log' >/dev/null
+        cp "$shot" "$work/before-$name.png"
         board_screendump "$shot"
+        # The flip really changed what is scanned out (else "after" proves nothing).
+        if "$PY" "$PIX" compare "$work/before-$name.png" "$shot" >/dev/null; then
+            fail "$name flip" "the screendump did not change: $(board_cmd 'cat /tmp/kmsdemo.log' | tr '\n' '|')"
+        fi
         rc=0
         result=$("$PY" "$PIX" wait-match "$shot" "$work/fb-$name/Xvfb_screen0" --crop "$X,$Y,$W,$H" --timeout 40 2>&1) || rc=$?
         ((rc == 0)) && pass "$name after the flip" "$result" || fail "$name after the flip" "$result"
