@@ -1,8 +1,7 @@
 //! A deterministic DRM master for the board's KMS check: modesets a dumb buffer with a known
 //! picture, and each time the trigger file appears page-flips to the other buffer.
 //!
-//! `kmsdemo [--card /dev/dri/card0] [--trigger /tmp/kmsdemo-flip] [--rgb565 | --bgrx]`
-//! (virtio-gpu makes only 32 bpp dumb buffers and scans out no RGB565: use --bgrx there.)
+//! `kmsdemo [--card /dev/dri/card0] [--trigger /tmp/kmsdemo-flip] [--rgb565]`
 //! Picture A: four quadrants (red, green, blue, white); picture B: eight vertical stripes.
 //! Polls the trigger every 50 ms: a demo, not the agent, so a plain sleep loop is fine.
 
@@ -12,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use drm::Device as _;
-use drm::buffer::{Buffer as _, DrmFourcc, DrmModifier, PlanarBuffer};
+use drm::buffer::{Buffer as _, DrmFourcc};
 use drm::control::{Device as _, PageFlipFlags, connector, framebuffer};
 
 struct Card(File);
@@ -24,30 +23,6 @@ impl AsFd for Card {
 }
 impl drm::Device for Card {}
 impl drm::control::Device for Card {}
-
-/// A dumb buffer under another 32 bpp fourcc (ADDFB2), for BGRX8888.
-struct As32(drm::control::dumbbuffer::DumbBuffer, DrmFourcc);
-
-impl PlanarBuffer for As32 {
-    fn size(&self) -> (u32, u32) {
-        drm::buffer::Buffer::size(&self.0)
-    }
-    fn format(&self) -> DrmFourcc {
-        self.1
-    }
-    fn modifier(&self) -> Option<DrmModifier> {
-        None
-    }
-    fn pitches(&self) -> [u32; 4] {
-        [self.0.pitch(), 0, 0, 0]
-    }
-    fn handles(&self) -> [Option<drm::buffer::Handle>; 4] {
-        [Some(self.0.handle()), None, None, None]
-    }
-    fn offsets(&self) -> [u32; 4] {
-        [0; 4]
-    }
-}
 
 const STRIPES: [u32; 8] = [
     0x000000, 0xFF0000, 0x00FF00, 0x0000FF, 0xFFFF00, 0x00FFFF, 0xFF00FF, 0xFFFFFF,
@@ -81,14 +56,12 @@ fn run() -> Result<(), String> {
     let mut card_path = "/dev/dri/card0".to_owned();
     let mut trigger = PathBuf::from("/tmp/kmsdemo-flip");
     let mut rgb = false;
-    let mut bgrx = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--card" => card_path = args.next().ok_or("--card needs a path")?,
             "--trigger" => trigger = args.next().ok_or("--trigger needs a path")?.into(),
             "--rgb565" => rgb = true,
-            "--bgrx" => bgrx = true,
             _ => return Err(format!("unknown argument {a}")),
         }
     }
@@ -116,8 +89,6 @@ fn run() -> Result<(), String> {
     let (w, h) = (u32::from(mode.size().0), u32::from(mode.size().1));
     let (format, depth, bpp) = if rgb {
         (DrmFourcc::Rgb565, 16, 16)
-    } else if bgrx {
-        (DrmFourcc::Bgrx8888, 24, 32)
     } else {
         (DrmFourcc::Xrgb8888, 24, 32)
     };
@@ -139,21 +110,15 @@ fn run() -> Result<(), String> {
                         let at = x as usize * 2;
                         row[at..at + 2].copy_from_slice(&rgb565(c).to_le_bytes());
                     } else {
-                        // BGRX8888 is XRGB8888's bytes reversed.
-                        let v = if bgrx { c.swap_bytes() } else { c };
                         let at = x as usize * 4;
-                        row[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                        row[at..at + 4].copy_from_slice(&c.to_le_bytes());
                     }
                 }
             }
         }
-        let fb = if bgrx {
-            let flags = drm::control::FbCmd2Flags::empty();
-            card.add_planar_framebuffer(&As32(dumb, format), flags)
-        } else {
-            card.add_framebuffer(&dumb, depth, bpp)
-        };
-        let fb = fb.map_err(|e| format!("addfb: {e}"))?;
+        let fb = card
+            .add_framebuffer(&dumb, depth, bpp)
+            .map_err(|e| format!("addfb: {e}"))?;
         fbs.push(fb);
     }
     card.set_crtc(crtc, Some(fbs[0]), (0, 0), &[conn.handle()], Some(mode))

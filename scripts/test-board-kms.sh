@@ -4,7 +4,7 @@
 # pixel for pixel with --screen auto, before and after a page flip; with fbdev:/dev/fb0 the same
 # comparison must fail (the gap the KMS source closes).
 #
-# Usage: scripts/test-board-kms.sh [--bgrx|--rgb565] [--keep]   (virtio-gpu has no RGB565: --rgb565 fails there)
+# Usage: scripts/test-board-kms.sh [--rgb565] [--keep]
 # Env: THINSHADOW_BIN, KMSDEMO_BIN (aarch64 static builds; built with the cross linker when unset).
 # Ends with "N passed, M failed"; non-zero exit when a check failed.
 set -euo pipefail
@@ -19,7 +19,7 @@ demo_args=
 keep=0
 while (($#)); do
     case $1 in
-    --rgb565 | --bgrx) demo_args=$1; shift ;;
+    --rgb565) demo_args=--rgb565; shift ;;
     --keep) keep=1; shift ;;
     *) echo "test-board-kms: unknown argument $1" >&2; exit 2 ;;
     esac
