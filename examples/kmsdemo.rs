@@ -2,6 +2,7 @@
 //! picture, and each time the trigger file appears page-flips to the other buffer.
 //!
 //! `kmsdemo [--card /dev/dri/card0] [--trigger /tmp/kmsdemo-flip] [--rgb565]`
+//! (virtio-gpu refuses 16 bpp dumb buffers with EINVAL: --rgb565 is for other drivers.)
 //! Picture A: four quadrants (red, green, blue, white); picture B: eight vertical stripes.
 //! Polls the trigger every 50 ms: a demo, not the agent, so a plain sleep loop is fine.
 

@@ -4,7 +4,8 @@
 # pixel for pixel with --screen auto, before and after a page flip; with fbdev:/dev/fb0 the same
 # comparison must fail (the gap the KMS source closes).
 #
-# Usage: scripts/test-board-kms.sh [--rgb565] [--keep]
+# Usage: scripts/test-board-kms.sh [--rgb565] [--keep]   (virtio-gpu makes only 32 bpp dumb buffers:
+#        --rgb565 fails there at the demo's start; it is for boards whose driver has RGB565)
 # Env: THINSHADOW_BIN, KMSDEMO_BIN (aarch64 static builds; built with the cross linker when unset).
 # Ends with "N passed, M failed"; non-zero exit when a check failed.
 set -euo pipefail
