@@ -120,7 +120,7 @@ pub const KEYS: &[Key] = &[
         name: "screen",
         flag: "--screen",
         kind: Kind::Text,
-        form: "fbdev:PATH, xwd:PATH or synthetic:WxH",
+        form: "auto, kms[:CARD[:CONNECTOR]], fbdev:PATH, xwd:PATH or synthetic:WxH",
         parse: |t| non_empty(t).map(|t| Setting::Screen(t.to_owned())),
     },
     Key {

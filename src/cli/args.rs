@@ -140,7 +140,7 @@ impl Default for ServeArgs {
         let lockout = LockoutPolicy::default();
         ServeArgs {
             listen: SocketAddr::from(([0, 0, 0, 0], 3389)),
-            screen: "fbdev:/dev/fb0".into(),
+            screen: "auto".into(),
             state_dir: DEFAULT_STATE_DIR.into(),
             user: "admin".into(),
             handshake_timeout: Duration::from_secs(15),
@@ -354,7 +354,7 @@ mod tests {
     fn defaults_work_on_a_bare_board() {
         let parsed = parse(&[]).unwrap();
         assert_eq!(parsed.listen.port(), 3389);
-        assert_eq!(parsed.screen, "fbdev:/dev/fb0");
+        assert_eq!(parsed.screen, "auto");
         assert_eq!(parsed.user, "admin");
         assert_eq!(parsed.rotation_period, Duration::from_secs(86_400));
         assert!(!parsed.rotate_after_session);

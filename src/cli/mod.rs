@@ -24,8 +24,9 @@ serve options (flags override the config file, which overrides the defaults):
   --config PATH               TOML file with the settings below, keys as in brackets
                               (default /etc/thinshadow.toml if it exists)
   --listen ADDR:PORT          where to listen (default 0.0.0.0:3389) [listen]
-  --screen SPEC               fbdev:PATH | xwd:PATH | synthetic:WxH (default fbdev:/dev/fb0)
-                              [screen]
+  --screen SPEC               auto | kms[:CARD[:CONNECTOR]] | fbdev:PATH | xwd:PATH |
+                              synthetic:WxH (default auto: KMS when a DRM master's framebuffer
+                              can be read, e.g. a compositor's, else fbdev:/dev/fb0) [screen]
   --state-dir DIR             certificate and state (default /var/lib/thinshadow) [state_dir]
   --user NAME                 the user name admins log in with (default admin) [user]
   --handshake-timeout SECS    drop a client that has not logged in by then (default 15)

@@ -96,7 +96,17 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         file_max: args.audit_file_max,
         file_keep: args.audit_file_keep,
     };
-    config.local_prompt = prompt_config(args);
+    // `auto` resolved: the prompt follows what was really opened.
+    let screen = match args.screen.as_str() {
+        "auto" => source
+            .describe()
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        spec => spec.to_owned(),
+    };
+    config.local_prompt = prompt_config(args, &screen);
 
     // Sized to the screen now, so the pointer is not re-created when the session starts.
     let sink: Box<dyn InputSink> = match crate::input::uinput::open_with_size(width, height) {
@@ -145,21 +155,25 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
 
 /// Where the built-in prompt draws, if it may: on the framebuffer the agent mirrors (fb0
 /// when that is a test picture). `auto` leaves it to a registered UI when there is one.
-fn prompt_config(args: &ServeArgs) -> Option<PromptConfig> {
-    let fbdev = args.screen.starts_with("fbdev:");
-    let screen = if args.screen.starts_with("synthetic:") {
+fn prompt_config(args: &ServeArgs, spec: &str) -> Option<PromptConfig> {
+    let fbdev = spec.starts_with("fbdev:");
+    let screen = if spec.starts_with("synthetic:") {
         "fbdev:/dev/fb0"
     } else {
-        &args.screen
+        spec
     };
     let choice = args.local_prompt;
     match choice {
         PromptChoice::Off => None,
-        PromptChoice::Auto if !fbdev && !args.screen.starts_with("synthetic:") => {
-            info!(
-                "local prompt: none on {} (a UI on the control socket answers)",
-                args.screen
+        PromptChoice::Fb if spec.starts_with("kms") => {
+            warn!(
+                "local prompt: not on {spec}: the compositor's buffer is not ours to draw \
+                 into; the image's UI must answer on the control socket"
             );
+            None
+        }
+        PromptChoice::Auto if !fbdev && !spec.starts_with("synthetic:") => {
+            info!("local prompt: none on {spec} (a UI on the control socket answers)");
             None
         }
         PromptChoice::Auto | PromptChoice::Fb => Some(PromptConfig {

@@ -17,6 +17,8 @@ mod encode;
 mod fbdev;
 pub mod font;
 mod frame;
+mod kms;
+pub(crate) mod kms_core;
 mod moves;
 mod orders;
 mod panel;
@@ -33,6 +35,7 @@ pub use encode::{BitmapEncoder, DEFAULT_MAX_UPDATE_LEN, EncodeError, MAX_FRAGMEN
 pub(crate) use encode::{Bulk, fragment};
 pub use fbdev::Fbdev;
 pub use frame::{Channel, Frame, PixelFormat, Rect};
+pub use kms_core::KmsError;
 pub use orders::encode_copies;
 pub use panel::{FbPanel, Panel, XwdPanel, open_panel};
 pub use placeholder::Placeholder;

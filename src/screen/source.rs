@@ -7,6 +7,7 @@ use nix::errno::Errno;
 
 use super::fbdev::Fbdev;
 use super::frame::{Frame, PixelFormat};
+use super::kms_core::KmsError;
 use super::synthetic::Synthetic;
 use super::xwd::{Xwd, XwdError};
 
@@ -51,6 +52,8 @@ pub enum SourceError {
     },
     /// An XWD file that is truncated or not what Xvfb writes.
     Xwd { path: String, problem: XwdError },
+    /// A DRM card that shows no picture we can read.
+    Kms { path: String, problem: KmsError },
 }
 
 impl SourceError {
@@ -83,8 +86,8 @@ impl fmt::Display for SourceError {
         match self {
             SourceError::Spec(spec) => write!(
                 f,
-                "unknown screen source {spec:?}: expected fbdev:PATH, xwd:PATH or synthetic:WxH \
-                 (W and H 1..={MAX_SYNTHETIC_SIDE})"
+                "unknown screen source {spec:?}: expected auto, kms[:CARD[:CONNECTOR]], fbdev:PATH, xwd:PATH \
+                 or synthetic:WxH (W and H 1..={MAX_SYNTHETIC_SIDE})"
             ),
             SourceError::Open { path, errno } => {
                 write!(
@@ -122,17 +125,25 @@ impl fmt::Display for SourceError {
                  only {have} are there"
             ),
             SourceError::Xwd { path, problem } => write!(f, "bad xwd file {path}: {problem}"),
+            SourceError::Kms { path, problem } => write!(f, "{path}: {problem}"),
         }
     }
 }
 
 impl std::error::Error for SourceError {}
 
-/// "fbdev:PATH" | "xwd:PATH" | "synthetic:WxH"; an unknown or malformed spec is an error naming the accepted forms.
+/// "auto" | "kms[:CARD[:CONNECTOR]]" | "fbdev:PATH" | "xwd:PATH" | "synthetic:WxH"; an unknown
+/// or malformed spec is an error naming the accepted forms.
 pub fn open(spec: &str) -> Result<Box<dyn Source>, SourceError> {
     let bad = || SourceError::Spec(spec.to_owned());
+    match spec {
+        "auto" => return super::kms::auto(),
+        "kms" => return Ok(Box::new(super::kms::open("")?)),
+        _ => {}
+    }
     let (kind, arg) = spec.split_once(':').ok_or_else(bad)?;
     match kind {
+        "kms" => Ok(Box::new(super::kms::open(arg)?)),
         "fbdev" if !arg.is_empty() => Ok(Box::new(Fbdev::open(arg)?)),
         "xwd" if !arg.is_empty() => Ok(Box::new(Xwd::open(arg)?)),
         "synthetic" => {
@@ -184,7 +195,9 @@ mod tests {
             assert_eq!(e, SourceError::Spec(spec.to_owned()));
             let text = e.to_string();
             assert!(
-                text.contains("fbdev:PATH, xwd:PATH or synthetic:WxH"),
+                text.contains(
+                    "auto, kms[:CARD[:CONNECTOR]], fbdev:PATH, xwd:PATH or synthetic:WxH"
+                ),
                 "{text}"
             );
         }

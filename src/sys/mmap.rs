@@ -4,6 +4,7 @@ use core::ffi::c_void;
 use core::num::NonZeroUsize;
 use core::ptr::NonNull;
 use std::fs::File;
+use std::os::fd::AsFd;
 
 use nix::errno::Errno;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
@@ -16,6 +17,11 @@ pub(crate) struct ReadMap {
 impl ReadMap {
     /// Maps the first `len` bytes of `file` read-only and shared (we see the writer's updates).
     pub(crate) fn new(file: &File, len: NonZeroUsize) -> Result<Self, Errno> {
+        Self::at(file, len, 0)
+    }
+
+    /// Maps `len` bytes from `offset` (a DRM card's dumb-buffer offset, or 0 for a dma-buf).
+    pub(crate) fn at<F: AsFd>(fd: F, len: NonZeroUsize, offset: i64) -> Result<Self, Errno> {
         // SAFETY: a fresh mapping at an address the kernel picks aliases no Rust object; it is
         // read-only, and `Drop` unmaps exactly this range.
         let ptr = unsafe {
@@ -24,8 +30,8 @@ impl ReadMap {
                 len,
                 ProtFlags::PROT_READ,
                 MapFlags::MAP_SHARED,
-                file,
-                0,
+                fd,
+                offset,
             )?
         };
         Ok(Self { ptr, len })

@@ -1,0 +1,145 @@
+//! A deterministic DRM master for the board's KMS check: modesets a dumb buffer with a known
+//! picture, and each time the trigger file appears page-flips to the other buffer.
+//!
+//! `kmsdemo [--card /dev/dri/card0] [--trigger /tmp/kmsdemo-flip] [--rgb565]`
+//! (virtio-gpu refuses 16 bpp dumb buffers with EINVAL: --rgb565 is for other drivers.)
+//! Picture A: four quadrants (red, green, blue, white); picture B: eight vertical stripes.
+//! Polls the trigger every 50 ms: a demo, not the agent, so a plain sleep loop is fine.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use drm::Device as _;
+use drm::buffer::{Buffer as _, DrmFourcc};
+use drm::control::{Device as _, PageFlipFlags, connector, framebuffer};
+
+struct Card(File);
+
+impl AsFd for Card {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+impl drm::Device for Card {}
+impl drm::control::Device for Card {}
+
+const STRIPES: [u32; 8] = [
+    0x000000, 0xFF0000, 0x00FF00, 0x0000FF, 0xFFFF00, 0x00FFFF, 0xFF00FF, 0xFFFFFF,
+];
+
+/// The XRGB colour of picture `b` (false: A) at (x, y) on a w x h screen.
+fn colour(b: bool, x: u32, y: u32, w: u32, h: u32) -> u32 {
+    if b {
+        return STRIPES[(x * 8 / w) as usize];
+    }
+    match (x >= w / 2, y >= h / 2) {
+        (false, false) => 0xFF0000,
+        (true, false) => 0x00FF00,
+        (false, true) => 0x0000FF,
+        (true, true) => 0xFFFFFF,
+    }
+}
+
+fn rgb565(c: u32) -> u16 {
+    (((c >> 19) & 0x1F) << 11 | ((c >> 10) & 0x3F) << 5 | ((c >> 3) & 0x1F)) as u16
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("kmsdemo: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut card_path = "/dev/dri/card0".to_owned();
+    let mut trigger = PathBuf::from("/tmp/kmsdemo-flip");
+    let mut rgb = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--card" => card_path = args.next().ok_or("--card needs a path")?,
+            "--trigger" => trigger = args.next().ok_or("--trigger needs a path")?.into(),
+            "--rgb565" => rgb = true,
+            _ => return Err(format!("unknown argument {a}")),
+        }
+    }
+    let file = OpenOptions::new().read(true).write(true).open(&card_path);
+    let card = Card(file.map_err(|e| format!("{card_path}: {e}"))?);
+    card.acquire_master_lock()
+        .map_err(|e| format!("DRM master: {e}"))?;
+    let res = card
+        .resource_handles()
+        .map_err(|e| format!("resources: {e}"))?;
+    let conn = res
+        .connectors()
+        .iter()
+        .filter_map(|&c| card.get_connector(c, true).ok())
+        .find(|c| c.state() == connector::State::Connected && !c.modes().is_empty())
+        .ok_or("no connected connector with modes")?;
+    let mode = conn.modes()[0];
+    let crtc = conn
+        .encoders()
+        .iter()
+        .filter_map(|&e| card.get_encoder(e).ok())
+        .flat_map(|e| res.filter_crtcs(e.possible_crtcs()))
+        .next()
+        .ok_or("no CRTC for the connector")?;
+    let (w, h) = (u32::from(mode.size().0), u32::from(mode.size().1));
+    let (format, depth, bpp) = if rgb {
+        (DrmFourcc::Rgb565, 16, 16)
+    } else {
+        (DrmFourcc::Xrgb8888, 24, 32)
+    };
+    let mut fbs: Vec<framebuffer::Handle> = Vec::new();
+    for b in [false, true] {
+        let mut dumb = card
+            .create_dumb_buffer((w, h), format, bpp)
+            .map_err(|e| format!("dumb buffer: {e}"))?;
+        let pitch = dumb.pitch() as usize;
+        {
+            let mut map = card
+                .map_dumb_buffer(&mut dumb)
+                .map_err(|e| format!("map: {e}"))?;
+            for y in 0..h {
+                let row = &mut map[y as usize * pitch..];
+                for x in 0..w {
+                    let c = colour(b, x, y, w, h);
+                    if rgb {
+                        let at = x as usize * 2;
+                        row[at..at + 2].copy_from_slice(&rgb565(c).to_le_bytes());
+                    } else {
+                        let at = x as usize * 4;
+                        row[at..at + 4].copy_from_slice(&c.to_le_bytes());
+                    }
+                }
+            }
+        }
+        let fb = card
+            .add_framebuffer(&dumb, depth, bpp)
+            .map_err(|e| format!("addfb: {e}"))?;
+        fbs.push(fb);
+    }
+    card.set_crtc(crtc, Some(fbs[0]), (0, 0), &[conn.handle()], Some(mode))
+        .map_err(|e| format!("modeset: {e}"))?;
+    println!("kmsdemo: showing A on {conn} {w}x{h} {format:?}");
+    let mut shown = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        if std::fs::remove_file(&trigger).is_err() {
+            continue;
+        }
+        shown = 1 - shown;
+        // A flip where the driver has one, else a modeset with the same mode.
+        if card
+            .page_flip(crtc, fbs[shown], PageFlipFlags::empty(), None)
+            .is_err()
+        {
+            card.set_crtc(crtc, Some(fbs[shown]), (0, 0), &[conn.handle()], Some(mode))
+                .map_err(|e| format!("modeset: {e}"))?;
+        }
+        println!("kmsdemo: showing {}", if shown == 0 { "A" } else { "B" });
+    }
+}
