@@ -22,6 +22,16 @@ if [ -x scripts/test-aarch64.sh ]; then
   scripts/test-aarch64.sh
 fi
 
+step "aarch64 release binary: static, stripped, at most 3 MiB"
+aarch64_bin=$(scripts/cross-build.sh | tail -n 1)   # the board test boots this one
+size=$(stat -c %s "$aarch64_bin")
+limit=$((3 * 1024 * 1024))
+echo "size: $size bytes (limit $limit)"
+if [ "$size" -gt "$limit" ]; then
+  echo "the aarch64 binary is $size bytes, over the 3 MiB a thin client's flash budget allows" >&2
+  exit 1
+fi
+
 if [ -x scripts/e2e-freerdp.sh ]; then
   step "end to end with xfreerdp"
   cargo build --quiet
@@ -30,6 +40,6 @@ fi
 
 if [ -x scripts/test-board.sh ]; then
   step "QEMU aarch64 board"
-  scripts/test-board.sh
+  THINSHADOW_BIN=$aarch64_bin scripts/test-board.sh
 fi
 step "all tests passed"
