@@ -29,6 +29,8 @@ pub struct AuditConfig {
     /// Lines appended to this file too, rotated to `PATH.1` past `file_max` bytes.
     pub file: Option<PathBuf>,
     pub file_max: u64,
+    /// Old generations kept: PATH.1 (newest) … PATH.N.
+    pub file_keep: u32,
 }
 
 impl Default for AuditConfig {
@@ -38,6 +40,7 @@ impl Default for AuditConfig {
             syslog: None,
             file: None,
             file_max: 1024 * 1024,
+            file_keep: 4,
         }
     }
 }
@@ -61,6 +64,7 @@ impl AuditLog {
             file: config.file.as_ref().map(|path| AuditFile {
                 path: path.clone(),
                 max: config.file_max,
+                keep: config.file_keep.max(1),
                 file: None,
                 size: 0,
                 failing: false,
@@ -157,6 +161,7 @@ impl Syslog {
 struct AuditFile {
     path: PathBuf,
     max: u64,
+    keep: u32,
     file: Option<File>,
     /// Bytes in the current file, as far as we wrote or found them.
     size: u64,
@@ -203,9 +208,15 @@ impl AuditFile {
         }
     }
 
-    /// PATH becomes PATH.1 (replacing the older one), and a new PATH starts.
+    /// PATH.N-1 becomes PATH.N (the oldest goes), …, PATH becomes PATH.1, a new PATH starts.
     fn rotate(&mut self) {
         self.file = None;
+        for n in (1..self.keep).rev() {
+            let _ = std::fs::rename(
+                generation_path(&self.path, n),
+                generation_path(&self.path, n + 1),
+            );
+        }
         if let Err(e) = std::fs::rename(&self.path, rotated_path(&self.path)) {
             self.fail(&e);
         }
@@ -232,10 +243,15 @@ fn open_append(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// The one older generation kept beside `path`.
+/// The newest older generation kept beside `path`.
 pub fn rotated_path(path: &Path) -> PathBuf {
+    generation_path(path, 1)
+}
+
+/// `PATH.n`.
+pub fn generation_path(path: &Path, n: u32) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(".1");
+    name.push(format!(".{n}"));
     PathBuf::from(name)
 }
 
@@ -258,6 +274,7 @@ mod tests {
             syslog,
             file,
             file_max: max,
+            file_keep: 1,
         }
     }
 
@@ -289,6 +306,30 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
             0o600
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn it_keeps_as_many_generations_as_configured() {
+        let dir = temp_dir("keep");
+        let path = dir.join("audit.log");
+        let mut config = config(Some(path.clone()), None, 100);
+        config.file_keep = 3;
+        let mut log = AuditLog::open(&config);
+        let line = |n: usize| format!("{{\"n\":{n:02},\"pad\":\"{}\"}}\n", "x".repeat(12));
+        // Three 30-byte lines a file: 15 lines make PATH and PATH.1 … PATH.3, the first
+        // three lines rotated out.
+        for n in 0..15 {
+            log.write(&line(n));
+        }
+        let generation = |n| std::fs::read_to_string(generation_path(&path, n)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            line(12) + &line(13) + &line(14)
+        );
+        assert_eq!(generation(1), line(9) + &line(10) + &line(11));
+        assert_eq!(generation(3), line(3) + &line(4) + &line(5));
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 4);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

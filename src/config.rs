@@ -50,10 +50,29 @@ pub enum Setting {
     AuditFileMax(u64),
     /// Process names that mean "the local user is in a remote session".
     RemoteProcesses(Vec<String>),
-    /// The built-in prompt on the framebuffer (`fb`) or none.
-    LocalPrompt(bool),
+    /// Who asks the local user when no UI registered on the control socket.
+    LocalPrompt(PromptChoice),
+    /// The control socket (the local UI and the CLI).
+    Control(PathBuf),
+    /// The local user who may answer on the control socket (besides root).
+    LocalUid(u32),
+    /// A group whose members may answer too: a gid, or a name looked up at start.
+    LocalGroup(String),
+    /// Handshakes one source address may have in progress at once.
+    HandshakesPerAddress(usize),
+    /// Old generations of the audit file kept (PATH.1 … PATH.N).
+    AuditFileKeep(u32),
     /// Scrolled rows sent as copies the client does (ScrBlt), when it supports them.
     ScrollCopies(bool),
+}
+
+/// `--local-prompt`: the built-in framebuffer prompt always, never, or unless the image's own
+/// UI registered on the control socket as the one that shows consent requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromptChoice {
+    Auto,
+    Fb,
+    Off,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,8 +218,8 @@ pub const KEYS: &[Key] = &[
         name: "consent_timeout_auto",
         flag: "--consent-timeout-auto",
         kind: Kind::Integer,
-        form: "seconds (1 to 3600)",
-        parse: |t| in_range(t, 1, 3600).map(|n| Setting::ConsentTimeoutAuto(secs(n))),
+        form: "seconds (0 to 3600; 0: allow-auto sessions start at once, for unattended images)",
+        parse: |t| in_range(t, 0, 3600).map(|n| Setting::ConsentTimeoutAuto(secs(n))),
     },
     Key {
         name: "consent_timeout_request",
@@ -274,12 +293,51 @@ pub const KEYS: &[Key] = &[
         name: "local_prompt",
         flag: "--local-prompt",
         kind: Kind::Text,
-        form: "fb (a prompt on the framebuffer, answered from the local keyboard) or none",
+        form: "auto (the framebuffer prompt unless a UI registered on the control socket), fb or off",
         parse: |t| match t {
-            "fb" => Ok(Setting::LocalPrompt(true)),
-            "none" => Ok(Setting::LocalPrompt(false)),
+            "auto" => Ok(Setting::LocalPrompt(PromptChoice::Auto)),
+            "fb" => Ok(Setting::LocalPrompt(PromptChoice::Fb)),
+            "off" | "none" => Ok(Setting::LocalPrompt(PromptChoice::Off)),
             _ => Err(None),
         },
+    },
+    Key {
+        name: "control",
+        flag: "--control",
+        kind: Kind::Text,
+        form: "a socket path, e.g. /run/thinshadow/control.sock",
+        parse: |t| non_empty(t).map(|t| Setting::Control(t.into())),
+    },
+    Key {
+        name: "local_uid",
+        flag: "--local-uid",
+        kind: Kind::Integer,
+        form: "a user id",
+        parse: |t| t.parse::<u32>().map(Setting::LocalUid).map_err(|_| None),
+    },
+    Key {
+        name: "local_group",
+        flag: "--local-group",
+        kind: Kind::Text,
+        form: "a group id or name",
+        parse: |t| {
+            let plain = !t.is_empty() && !t.contains([':', '/', ' ']);
+            plain.then(|| Setting::LocalGroup(t.to_owned())).ok_or(None)
+        },
+    },
+    Key {
+        name: "handshakes_per_address",
+        flag: "--handshakes-per-address",
+        kind: Kind::Integer,
+        form: "a count (1 to 256)",
+        parse: |t| in_range(t, 1, 256).map(|n| Setting::HandshakesPerAddress(n as usize)),
+    },
+    Key {
+        name: "audit_file_keep",
+        flag: "--audit-file-keep",
+        kind: Kind::Integer,
+        form: "old audit files to keep (1 to 100)",
+        parse: |t| in_range(t, 1, 100).map(|n| Setting::AuditFileKeep(n as u32)),
     },
     Key {
         name: "scroll_copies",
@@ -537,6 +595,11 @@ audit_file_max = 65536
 remote_processes = ["xfreerdp", "wfica"]
 local_prompt = "fb"
 scroll_copies = "off"
+control = "/run/ts/control.sock"
+local_uid = 1000
+local_group = "video"
+handshakes_per_address = 2
+audit_file_keep = 7
 "#,
         )
         .unwrap();
@@ -544,7 +607,7 @@ scroll_copies = "off"
         assert!(settings.contains(&Setting::Listen("127.0.0.1:4000".parse().unwrap())));
         assert!(settings.contains(&Setting::RotationPeriod(secs(12 * 3600))));
         assert!(settings.contains(&Setting::RotateAfterSession(true)));
-        assert!(settings.contains(&Setting::LocalPrompt(true)));
+        assert!(settings.contains(&Setting::LocalPrompt(PromptChoice::Fb)));
         assert!(settings.contains(&Setting::ScrollCopies(false)));
         assert!(settings.contains(&Setting::LockoutWindow(secs(600))));
         assert!(settings.contains(&Setting::Allow(

@@ -118,7 +118,7 @@ fn choppy_streams_carry_whole_sessions() {
 fn streams_cut_anywhere_end_only_their_connection_and_leak_no_input() {
     let path = temp_dir("cut").join("control.sock");
     let options = Options {
-        access: Some(AccessSettings::default()),
+        access: AccessSettings::default(),
         // Nobody answers: consent stays pending (by-request), so no input may ever pass.
         modes: Modes {
             management: Mode::AllowByRequest,
@@ -215,7 +215,7 @@ fn failed_and_torn_state_writes_lose_no_mode() {
     let failing = Arc::new(AtomicBool::new(true));
     let failures = Arc::new(AtomicUsize::new(0));
     let options = Options {
-        access: Some(AccessSettings::default()),
+        access: AccessSettings::default(),
         control: Some(path.clone()),
         keeper: Some(keeper(&dir)),
         save_faults: Some(failing_store(3, failing.clone(), failures.clone())),
@@ -264,7 +264,7 @@ fn failed_and_torn_state_writes_lose_no_mode() {
     // A restart from that disk keeps it.
     let _ = std::fs::remove_file(&path);
     let options = Options {
-        access: Some(AccessSettings::default()),
+        access: AccessSettings::default(),
         control: Some(path.clone()),
         keeper: Some(keeper(&dir)),
         ..Options::default()

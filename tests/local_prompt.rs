@@ -62,7 +62,7 @@ fn start(dir: &Path) -> (RunningAgent, PathBuf, PathBuf, Vec<u8>) {
     let control = dir.join("control.sock");
     let spec = format!("xwd:{}", screen.display());
     let options = Options {
-        access: Some(AccessSettings::default()),
+        access: AccessSettings::default(),
         modes: Modes {
             management: Mode::AllowByRequest,
             remote_screen: Mode::AllowByRequest,
@@ -72,6 +72,7 @@ fn start(dir: &Path) -> (RunningAgent, PathBuf, PathBuf, Vec<u8>) {
             screen: spec.clone(),
             // No keyboard here: the prompt still shows, the control socket answers.
             input_dir: dir.join("input"),
+            defer_to_ui: false,
         }),
         ..Options::default()
     };

@@ -8,7 +8,6 @@ mod common;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::agent::{self, Options, RunningAgent, USER};
@@ -18,7 +17,7 @@ use thinshadow::control::Request;
 use thinshadow::control::client::Client;
 use thinshadow::control::json::{self, Object, Value};
 use thinshadow::policy::{AccessSettings, Ask, Mode, Modes, TimeoutAction};
-use thinshadow::screen::{Synthetic, synthetic_pixel};
+use thinshadow::screen::synthetic_pixel;
 
 const WAIT: Duration = Duration::from_secs(20);
 const W: u16 = 320;
@@ -46,15 +45,7 @@ fn settings() -> AccessSettings {
 }
 
 fn start(options: Options) -> RunningAgent {
-    let (tx, rx) = mpsc::channel();
-    let agent = agent::start(options, move || {
-        let (source, handle) = Synthetic::new(W, H);
-        handle.freeze(0);
-        tx.send(handle).unwrap();
-        Box::new(source)
-    });
-    std::mem::forget(rx.recv().unwrap());
-    agent
+    agent::start_frozen(options, W, H)
 }
 
 fn connect(
@@ -158,7 +149,7 @@ fn a_whole_session_leaves_its_audit_lines_in_the_file_and_syslog() {
         got
     });
     let agent = start(Options {
-        access: Some(settings()),
+        access: settings(),
         modes: Modes {
             management: Mode::AllowByRequest,
             remote_screen: Mode::AllowByRequest,
@@ -169,6 +160,7 @@ fn a_whole_session_leaves_its_audit_lines_in_the_file_and_syslog() {
             syslog: Some(syslog_path.clone()),
             file: Some(file.clone()),
             file_max: 1024 * 1024,
+            file_keep: 1,
         },
         ..Options::default()
     });
@@ -273,7 +265,7 @@ fn a_listed_process_holds_the_screen_until_it_exits() {
     let file = dir.join("audit.log");
     let name = format!("tsvdi{}", std::process::id() % 1_000_000);
     let agent = start(Options {
-        access: Some(settings()),
+        access: settings(),
         modes: Modes {
             management: Mode::AllowByRequest,
             remote_screen: Mode::Deny,

@@ -46,7 +46,7 @@ fn settings(auto: Duration, by_request: Duration) -> AccessSettings {
 fn start(name: &str, management: Mode, access: AccessSettings) -> (RunningAgent, PathBuf) {
     let path = socket_path(name);
     let options = Options {
-        access: Some(access),
+        access,
         modes: Modes {
             management,
             remote_screen: Mode::AllowByRequest,

@@ -3,28 +3,24 @@
 
 use std::time::Instant;
 
-use mio::Token;
-
 use super::{Agent, LINGER, unix_ms};
 use crate::control::{self, Incoming, Request};
 use crate::policy::{AccessPolicy, Audit, By, Outcome};
 use crate::{debug, info};
 
 impl Agent {
-    /// Runs each session's policy clock, logs and broadcasts its events, ends sessions it
-    /// ended, and makes the screen and input of the active session follow it.
+    /// Runs the session's policy clock, logs and broadcasts its events, ends the connection
+    /// when the policy ended the session, and makes the screen and input follow it.
     pub(super) fn drive_policies(&mut self, now: Instant) {
-        let mut audits = Vec::new();
-        for client in self.clients.values_mut() {
-            let Some(policy) = client.policy.as_mut() else {
-                continue;
-            };
-            policy.tick(now);
-            while let Some(audit) = policy.poll_event() {
-                audits.push(audit);
-            }
+        let Some(mut session) = self.session.take() else {
+            return;
+        };
+        session.policy.tick(now);
+        self.audit(&mut session.policy);
+        let client = self.clients.get_mut(&session.token);
+        if let Some(client) = client {
             // Before activation the end waits for `Event::Accepted` (it needs the channels).
-            if let Outcome::Ended(cause) = policy.outcome()
+            if let Outcome::Ended(cause) = session.policy.outcome()
                 && client.closing.is_none()
                 && client.rdp.is_active()
             {
@@ -34,38 +30,21 @@ impl Agent {
                     client.rdp.end(reason, &mut out);
                 }
                 client.closing = Some(now + LINGER);
-                if let Err(e) = client
-                    .transport
-                    .queue(&out)
-                    .and_then(|()| client.transport.flush())
-                {
-                    debug!("{}: write failed: {e}", client.peer);
-                    client.closing = Some(now);
-                }
+                super::send(client, &out, &self.watermarks, now);
             }
-        }
-        for audit in &audits {
-            self.emit_audit(audit);
-        }
-        let Some(client) = self.session.and_then(|t| self.clients.get(&t)) else {
-            return;
-        };
-        let (lines, input) = match client.policy.as_ref() {
-            None => (None, true),
-            Some(policy) => {
-                let screen = policy.screen();
-                let lines = (screen != crate::policy::Screen::Real).then(|| screen.lines(now));
-                (lines, policy.input_allowed() && client.closing.is_none())
+            let screen = session.policy.screen();
+            let lines = (screen != crate::policy::Screen::Real).then(|| screen.lines(now));
+            let input = session.policy.input_allowed() && client.closing.is_none();
+            if client.rdp.is_active() {
+                self.screen.show(lines.as_deref(), now);
             }
-        };
-        if client.rdp.is_active() {
-            self.screen.show(lines.as_deref(), now);
+            if session.input_open && !input {
+                debug!("input: closed by the access policy");
+                self.sink.release_all();
+            }
+            session.input_open = input;
         }
-        if self.input_open && !input {
-            debug!("input: closed by the access policy");
-            self.sink.release_all();
-        }
-        self.input_open = input;
+        self.session = Some(session);
     }
 
     /// Logs and broadcasts what a policy has to say (after it changed outside the loop's turn).
@@ -89,34 +68,11 @@ impl Agent {
         }
     }
 
-    /// The client whose policy control requests act on: the active session's, else the
-    /// oldest one still undecided.
-    pub(super) fn policy_token(&self) -> Option<Token> {
-        if let Some(token) = self.session
-            && self.clients.get(&token).is_some_and(|c| c.policy.is_some())
-        {
-            return Some(token);
-        }
-        self.clients
-            .iter()
-            .filter(|(_, c)| {
-                c.policy
-                    .as_ref()
-                    .is_some_and(|p| !matches!(p.outcome(), Outcome::Ended(_)))
-            })
-            .map(|(token, _)| *token)
-            .min()
-    }
-
     pub(super) fn status_line(&self, now: Instant) -> String {
-        let session = self
-            .policy_token()
-            .and_then(|t| self.clients.get(&t))
-            .and_then(|c| c.policy.as_ref());
         control::reply::Status {
             modes: self.modes,
             remote_session: self.remote.env.active(),
-            session,
+            session: self.session.as_ref().map(|s| &s.policy),
         }
         .line(now)
     }
@@ -129,7 +85,7 @@ impl Agent {
             pid: incoming.peer.pid,
         };
         let reply = match incoming.request {
-            Request::Status | Request::Watch => self.status_line(now),
+            Request::Status | Request::Watch | Request::Prompt => self.status_line(now),
             Request::Mode { which, mode } => {
                 match which {
                     control::ModeKind::Management => self.modes.management = mode,
@@ -143,10 +99,8 @@ impl Agent {
                 if let Some(keeper) = self.keeper.as_mut() {
                     keeper.set_modes(modes, now);
                 }
-                for client in self.clients.values_mut() {
-                    if let Some(policy) = client.policy.as_mut() {
-                        policy.set_modes(modes, now);
-                    }
+                if let Some(session) = self.session.as_mut() {
+                    session.policy.set_modes(modes, now);
                 }
                 self.broadcast(&control::reply::modes_event(modes));
                 control::reply::ok()
@@ -156,10 +110,7 @@ impl Agent {
                 control::reply::ok()
             }
             request => {
-                let policy = self
-                    .policy_token()
-                    .and_then(|t| self.clients.get_mut(&t))
-                    .and_then(|c| c.policy.as_mut());
+                let policy = self.session.as_mut().map(|s| &mut s.policy);
                 match policy {
                     None => control::reply::error("no admin session"),
                     Some(policy) => {

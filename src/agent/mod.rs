@@ -22,7 +22,10 @@ use nix::sys::signalfd::SignalFd;
 use crate::control::{self, LocalUser};
 use crate::input::InputSink;
 use crate::net::{Identity, ReadStatus, Transport};
-use crate::policy::{AccessPolicy, AccessSettings, Audit, AuditEvent, Modes};
+use crate::policy::{
+    AccessPolicy, AccessSettings, Admit, Audit, AuditEvent, AuditLimiter, AuditLimits, Modes,
+    Pending, SlotLimits,
+};
 use crate::rdp::{ConnError, Connection, EndReason, Event, Settings};
 use crate::screen::{Rect, Source};
 
@@ -30,11 +33,13 @@ mod access;
 mod prompt;
 mod remote;
 mod screen;
+mod session;
 mod watermarks;
 use crate::state::{Admission, Keeper, Refusal};
 use crate::{debug, error, info, warn};
 pub use prompt::PromptConfig;
 use screen::{Produced, Screen};
+use session::{LoginVerdict, Session, login_verdict};
 pub use watermarks::Watermarks;
 
 const LISTENER: Token = Token(0);
@@ -43,6 +48,9 @@ const SIGNALS: Token = Token(2);
 /// The control socket's listener; its peers take the tokens after it (below FIRST_CLIENT).
 const CONTROL: Token = Token(3);
 const FIRST_CLIENT: usize = 16;
+
+/// A flood at the handshake cap gets one log line per this.
+const CAP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long a closing connection may take to deliver its last PDUs.
 const LINGER: Duration = Duration::from_secs(2);
@@ -58,11 +66,12 @@ pub struct AgentConfig {
     pub frame_interval: Duration,
     /// Scrolled rows as ScrBlt copies for clients that support them.
     pub scroll_copies: bool,
-    /// Connections still in the handshake at once; more are closed before TLS.
-    pub max_handshakes: usize,
-    /// The access policy (consent, screen access, terminate). None: no policy, every
-    /// logged-in admin gets the screen at once (nobody local could be asked).
-    pub access: Option<AccessSettings>,
+    /// Connections in the handshake at once, in all and per address; who gives way.
+    pub slots: SlotLimits,
+    /// The access policy (consent, screen access, terminate): always on.
+    pub access: AccessSettings,
+    /// How many audit lines connections that never log in may cause.
+    pub audit_limits: AuditLimits,
     /// The modes to start with when no keeper holds the persisted ones.
     pub modes: Modes,
     /// The control socket: how the local user answers, and who that user is.
@@ -90,8 +99,9 @@ impl AgentConfig {
             handshake_timeout: Duration::from_secs(15),
             frame_interval: Duration::from_millis(33),
             scroll_copies: true,
-            max_handshakes: 8,
-            access: None,
+            slots: SlotLimits::default(),
+            access: AccessSettings::default(),
+            audit_limits: AuditLimits::default(),
             modes: Modes::default(),
             control: None,
             audit: crate::audit::AuditConfig::default(),
@@ -124,10 +134,16 @@ struct Client {
     hold_until: Option<Instant>,
     /// Set when the connection is ending: flush until this instant, then drop.
     closing: Option<Instant>,
-    started: Option<Instant>,
+    /// Our side is shut down after the last bytes left; waiting for the peer to close, so
+    /// unread input does not turn the close into a reset that loses the error info.
+    half_closed: bool,
     connected: Instant,
-    /// The access policy of this admin's session, from its login on (policy on only).
-    policy: Option<AccessPolicy>,
+    /// When it last sent anything (the handshake slot rule evicts the idle).
+    last_input: Instant,
+    /// Logged in (the session's, or refused because another admin holds it).
+    logged_in: bool,
+    /// Its `connected` line was written (the audit limiter may have held it back).
+    connect_audited: bool,
 }
 
 pub struct Agent {
@@ -142,7 +158,8 @@ pub struct Agent {
     clients: HashMap<Token, Client>,
     /// Sockets whose read budget ran out: served again next turn without waiting.
     unread: HashSet<Token>,
-    session: Option<Token>,
+    /// The one admin session, from its login to its connection's end.
+    session: Option<Session>,
     next_token: usize,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
@@ -154,14 +171,14 @@ pub struct Agent {
     /// The local user's remote desktop/VDI session: the shell's word and the process detector.
     remote: remote::RemoteWatch,
     control: Option<control::Server>,
-    /// Admin input reaches the sink (for releasing everything when that stops).
-    input_open: bool,
     audit_log: crate::audit::AuditLog,
+    audit_limiter: AuditLimiter,
     /// The local prompt on the framebuffer, when asked for and the framebuffer opened.
     prompt: Option<prompt::LocalPrompt>,
     watermarks: Arc<Watermarks>,
-    /// Connections closed at the handshake cap since it was last below it (logged once).
+    /// Connections closed at the handshake cap since the last line about it.
     cap_dropped: usize,
+    cap_logged_at: Option<Instant>,
 }
 
 impl Agent {
@@ -203,6 +220,7 @@ impl Agent {
         };
         let modes = config.modes;
         let audit_log = crate::audit::AuditLog::open(&config.audit);
+        let audit_limiter = AuditLimiter::new(config.audit_limits, Instant::now());
         let remote = remote::RemoteWatch::new(&config.remote_processes);
         let prompt = config
             .local_prompt
@@ -228,11 +246,12 @@ impl Agent {
             modes,
             remote,
             control,
-            input_open: false,
             audit_log,
+            audit_limiter,
             prompt,
             watermarks: Arc::default(),
             cap_dropped: 0,
+            cap_logged_at: None,
         })
     }
 
@@ -318,6 +337,7 @@ impl Agent {
             self.poll_remote_processes(now);
             self.drive_policies(now);
             self.drive_prompt(now);
+            self.report_left_out(now);
             self.expire(now);
             self.screen_turn(now);
             self.reap(now);
@@ -339,12 +359,13 @@ impl Agent {
             consider(client.handshake_deadline);
             consider(client.hold_until);
             consider(client.closing);
-            consider(client.policy.as_ref().and_then(AccessPolicy::next_deadline));
         }
+        consider(self.session.as_ref().and_then(|s| s.policy.next_deadline()));
+        consider(self.audit_limiter.next_deadline());
         consider(self.keeper.as_ref().and_then(Keeper::next_deadline));
         consider(self.remote_scan_deadline());
         consider(self.prompt_deadline(now));
-        if let Some(client) = self.session.and_then(|t| self.clients.get(&t))
+        if let Some(client) = self.session_client()
             && client.rdp.is_active()
             && !self.screen.suppressed
         {
@@ -369,30 +390,11 @@ impl Agent {
                     return;
                 }
             };
-            let handshaking = self
-                .clients
-                .values()
-                .filter(|c| c.started.is_none() && c.closing.is_none())
-                .count();
-            if handshaking >= self.config.max_handshakes {
-                // One line per flood, not per connection: the rest are counted.
-                if self.cap_dropped == 0 {
-                    warn!(
-                        "{peer}: closed before tls: {handshaking} handshakes already in progress"
-                    );
-                }
-                self.cap_dropped += 1;
+            let now = Instant::now();
+            if !self.make_room(peer, now) {
                 drop(socket);
                 continue;
             }
-            if self.cap_dropped > 1 {
-                warn!(
-                    "{} more connections closed before tls at the handshake cap",
-                    self.cap_dropped - 1
-                );
-            }
-            self.cap_dropped = 0;
-            let now = Instant::now();
             // Soon after a failed login the address waits: its handshake starts late (as
             // OpenSSH's penalties do) instead of failing, so a retyped password still works.
             let mut hold_until = None;
@@ -428,7 +430,8 @@ impl Agent {
                 height: self.screen.size.1,
             };
             info!("{peer}: connected");
-            if self.config.access.is_some() {
+            let connect_audited = self.audit_limiter.allow(peer.ip(), now);
+            if connect_audited {
                 self.emit_audit(&Audit {
                     admin: peer,
                     event: AuditEvent::Connected,
@@ -446,12 +449,64 @@ impl Agent {
                     ),
                     hold_until,
                     closing: None,
-                    started: None,
+                    half_closed: false,
                     connected: now,
-                    policy: None,
+                    last_input: now,
+                    logged_in: false,
+                    connect_audited,
                 },
             );
         }
+    }
+
+    /// Finds a handshake slot for a newcomer from `peer`: refuses it when its address holds
+    /// its share or every slot makes progress, else closes the oldest idle handshake.
+    fn make_room(&mut self, peer: SocketAddr, now: Instant) -> bool {
+        let pending: Vec<Pending<Token>> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.handshake_deadline.is_some() && c.closing.is_none())
+            .map(|(token, c)| Pending {
+                key: *token,
+                ip: c.peer.ip(),
+                last_input: c.last_input,
+            })
+            .collect();
+        let verdict = crate::policy::admit(self.config.slots, &pending, peer.ip(), now);
+        let refused = match verdict {
+            Admit::Accept => None,
+            Admit::AcceptEvicting(token) => {
+                if let Some(idle) = self.clients.get_mut(&token) {
+                    info!(
+                        "{}: closed: idle in the handshake, its slot is needed",
+                        idle.peer
+                    );
+                    idle.closing = Some(now);
+                }
+                None
+            }
+            Admit::AddressFull => Some("its address holds its share of handshakes"),
+            Admit::Full => Some("every handshake slot is busy"),
+        };
+        let Some(why) = refused else {
+            return true;
+        };
+        // At most one line per CAP_LOG_INTERVAL in a flood; the rest are counted in it.
+        if self
+            .cap_logged_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= CAP_LOG_INTERVAL)
+        {
+            let more = match self.cap_dropped {
+                0 => String::new(),
+                n => format!(" ({n} more closed at the cap since the last line)"),
+            };
+            warn!("{peer}: closed before tls: {why}{more}");
+            self.cap_dropped = 0;
+            self.cap_logged_at = Some(now);
+        } else {
+            self.cap_dropped += 1;
+        }
+        false
     }
 
     fn read_signals(&mut self) {
@@ -498,6 +553,7 @@ impl Agent {
             return;
         }
         let mut plaintext = Vec::new();
+        let read_before = client.transport.bytes_read();
         let status = match client.transport.read(&mut plaintext) {
             Ok(status) => status,
             Err(e) => {
@@ -509,6 +565,9 @@ impl Agent {
         };
         if status == ReadStatus::More {
             self.unread.insert(token);
+        }
+        if client.transport.bytes_read() != read_before {
+            client.last_input = Instant::now();
         }
         let mut out = Vec::new();
         let mut events = Vec::new();
@@ -530,9 +589,7 @@ impl Agent {
                 }
             }
         }
-        if let Some(admin) = failed_login
-            && self.config.access.is_some()
-        {
+        if let Some(admin) = failed_login {
             self.emit_audit(&Audit {
                 admin,
                 event: AuditEvent::LoginFailed,
@@ -541,23 +598,16 @@ impl Agent {
         for event in events {
             self.handle_event(token, event, &mut out);
         }
+        let is_session = self.session_token() == Some(token);
         let Some(client) = self.clients.get_mut(&token) else {
             return;
         };
         // Lock keys the admin toggled come back from the kernel as LED changes.
-        if self.session == Some(token)
-            && let Some(leds) = self.sink.take_indicators()
-        {
+        if is_session && let Some(leds) = self.sink.take_indicators() {
             client.rdp.keyboard_indicators(leds, &mut out);
         }
-        let result = client.transport.queue(&out);
-        self.watermarks
-            .saw_output(client.transport.queued_since_drained());
         self.watermarks.saw_input(client.rdp.buffered());
-        if let Err(e) = result.and_then(|()| client.transport.flush()) {
-            debug!("{}: write failed: {e}", client.peer);
-            client.closing = Some(Instant::now());
-        }
+        send(client, &out, &self.watermarks, Instant::now());
         if status == ReadStatus::Closed && client.closing.is_none() {
             info!("{}: client closed the connection", client.peer);
             client.closing = Some(Instant::now());
@@ -565,14 +615,11 @@ impl Agent {
     }
 
     fn handle_event(&mut self, token: Token, event: Event, out: &mut Vec<u8>) {
-        if matches!(event, Event::Authenticated { .. }) && self.config.access.is_some() {
-            self.scan_remote_processes(Instant::now());
-        }
-        let Some(client) = self.clients.get_mut(&token) else {
-            return;
-        };
         match event {
             Event::UpgradeToTls => {
+                let Some(client) = self.clients.get_mut(&token) else {
+                    return;
+                };
                 // The negotiation response goes in the clear, then everything is TLS.
                 let leftover = client.rdp.take_leftover();
                 let result = client
@@ -586,95 +633,39 @@ impl Agent {
                     client.closing = Some(Instant::now());
                 }
             }
-            Event::Authenticated { user } => {
-                info!("{}: login ok as {user}", client.peer);
-                let now = Instant::now();
-                if let Some(keeper) = self.keeper.as_mut() {
-                    keeper.login_succeeded(client.peer.ip(), now);
-                }
-                // A second admin is refused at activation anyway: the user is not asked.
-                if let Some(settings) = self.config.access
-                    && self.session.is_none_or(|s| s == token)
-                {
-                    let mut policy = AccessPolicy::new(
-                        settings,
-                        self.modes,
-                        self.remote.env.active(),
-                        client.peer,
-                    );
-                    policy.authenticated(now, client.peer);
-                    client.policy = Some(policy);
-                } else if self.config.access.is_some() {
-                    let admin = client.peer;
-                    self.emit_audit(&Audit {
-                        admin,
-                        event: AuditEvent::Authenticated,
-                    });
-                }
-            }
+            Event::Authenticated { user } => self.logged_in(token, &user),
             Event::Accepted {
                 width,
                 height,
                 reactivation,
                 max_request_size,
                 scr_blt,
-            } => {
-                client.handshake_deadline = None;
-                if self.session.is_some_and(|s| s != token) {
-                    warn!("{}: refused: another session is active", client.peer);
-                    client.rdp.end(EndReason::Denied, out);
-                    client.closing = Some(Instant::now() + LINGER);
-                    return;
-                }
-                if let Some(reason) = client.policy.as_ref().and_then(AccessPolicy::end_reason) {
-                    info!("{}: refused by the access policy", client.peer);
-                    client.rdp.end(reason, out);
-                    client.closing = Some(Instant::now() + LINGER);
-                    return;
-                }
-                let copies = scr_blt && self.config.scroll_copies;
-                if !reactivation {
-                    let how = match (scr_blt, self.config.scroll_copies) {
-                        (true, true) => "on",
-                        (false, _) => "off (the client draws no ScrBlt)",
-                        (true, false) => "off (--scroll-copies off)",
-                    };
-                    info!(
-                        "{}: session started at {width}x{height}; scroll copies {how}",
-                        client.peer
-                    );
-                    client.started = Some(Instant::now());
-                    self.session = Some(token);
-                    // One compression history per connection, kept over reactivations.
-                    self.screen
-                        .encoder
-                        .set_compression(client.rdp.compression());
-                }
-                self.screen.start(width, height, max_request_size, copies);
-                self.sink.set_screen_size(width, height);
-                let now = Instant::now();
-                let lines = client
-                    .policy
-                    .as_ref()
-                    .map(|p| p.screen())
-                    .filter(|s| *s != crate::policy::Screen::Real)
-                    .map(|s| s.lines(now));
-                self.screen.show(lines.as_deref(), now);
-            }
+            } => self.activated(
+                token,
+                (width, height),
+                reactivation,
+                max_request_size,
+                scr_blt,
+                out,
+            ),
             Event::Input(input) => {
-                if self.session == Some(token)
-                    && client
-                        .policy
-                        .as_ref()
-                        .is_none_or(AccessPolicy::input_allowed)
+                if self
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.admits_input_from(token))
+                    && self
+                        .clients
+                        .get(&token)
+                        .is_some_and(|c| c.closing.is_none())
                 {
                     self.sink.handle(input);
                 }
             }
             // Only the session's client steers the screen; a refused one is on its way out.
-            Event::SuppressOutput(_) | Event::Refresh { .. } if self.session != Some(token) => {}
+            Event::SuppressOutput(_) | Event::Refresh { .. }
+                if self.session_token() != Some(token) => {}
             Event::SuppressOutput(suppress) => {
-                debug!("{}: suppress output {suppress}", client.peer);
+                debug!("suppress output {suppress}");
                 self.screen.suppressed = suppress;
                 if !suppress && let Some(damage) = self.screen.damage.as_mut() {
                     damage.invalidate_all();
@@ -696,10 +687,126 @@ impl Agent {
                 }
             }
             Event::ClientClosed => {
-                info!("{}: client disconnected", client.peer);
-                client.closing = Some(Instant::now() + LINGER);
+                if let Some(client) = self.clients.get_mut(&token) {
+                    info!("{}: client disconnected", client.peer);
+                    client.closing = Some(Instant::now() + LINGER);
+                }
             }
         }
+    }
+
+    /// A login: the one-session rule is decided here, once. The session and its policy are
+    /// made together; any other admin is refused when it reaches the active phase.
+    fn logged_in(&mut self, token: Token, user: &str) {
+        let now = Instant::now();
+        self.scan_remote_processes(now);
+        let Some(client) = self.clients.get_mut(&token) else {
+            return;
+        };
+        info!("{}: login ok as {user}", client.peer);
+        if let Some(keeper) = self.keeper.as_mut() {
+            keeper.login_succeeded(client.peer.ip(), now);
+        }
+        let first_login = !client.logged_in;
+        client.logged_in = true;
+        let admin = client.peer;
+        if !client.connect_audited {
+            // Held back by the limiter; a login is worth its line.
+            client.connect_audited = true;
+            self.emit_audit(&Audit {
+                admin,
+                event: AuditEvent::Connected,
+            });
+        }
+        if !first_login {
+            return;
+        }
+        match login_verdict(self.session.as_ref(), token) {
+            LoginVerdict::Session => {
+                let mut policy = AccessPolicy::new(
+                    self.config.access,
+                    self.modes,
+                    self.remote.env.active(),
+                    admin,
+                );
+                policy.authenticated(now, admin);
+                self.session = Some(Session::new(token, policy));
+                self.drive_policies(now);
+            }
+            LoginVerdict::Busy => {
+                warn!("{admin}: refused: another admin session is active");
+                self.emit_audit(&Audit {
+                    admin,
+                    event: AuditEvent::Authenticated,
+                });
+                self.emit_audit(&Audit {
+                    admin,
+                    event: AuditEvent::Refused,
+                });
+            }
+        }
+    }
+
+    /// A connection reached the active phase (first time or after a reactivation). Only the
+    /// session's own connection gets the screen; everything else is refused with a reason.
+    fn activated(
+        &mut self,
+        token: Token,
+        (width, height): (u16, u16),
+        reactivation: bool,
+        max_request_size: u32,
+        scr_blt: bool,
+        out: &mut Vec<u8>,
+    ) {
+        let now = Instant::now();
+        let Some(client) = self.clients.get_mut(&token) else {
+            return;
+        };
+        client.handshake_deadline = None;
+        let session = self.session.as_mut().filter(|s| s.token == token);
+        let Some(session) = session else {
+            // Fails closed: no session of its own (another admin holds it, or no login).
+            info!("{}: refused: not the admin session", client.peer);
+            client.rdp.end(EndReason::Denied, out);
+            client.closing = Some(now + LINGER);
+            return;
+        };
+        if let Some(reason) = session.policy.end_reason() {
+            info!("{}: refused by the access policy", client.peer);
+            client.rdp.end(reason, out);
+            client.closing = Some(now + LINGER);
+            return;
+        }
+        let copies = scr_blt && self.config.scroll_copies;
+        if !reactivation && session.active_since.is_none() {
+            let how = match (scr_blt, self.config.scroll_copies) {
+                (true, true) => "on",
+                (false, _) => "off (the client draws no ScrBlt)",
+                (true, false) => "off (--scroll-copies off)",
+            };
+            info!(
+                "{}: session started at {width}x{height}; scroll copies {how}",
+                client.peer
+            );
+            session.active_since = Some(now);
+            // One compression history per connection, kept over reactivations.
+            self.screen
+                .encoder
+                .set_compression(client.rdp.compression());
+        }
+        self.screen.start(width, height, max_request_size, copies);
+        self.sink.set_screen_size(width, height);
+        let screen = session.policy.screen();
+        let lines = (screen != crate::policy::Screen::Real).then(|| screen.lines(now));
+        self.screen.show(lines.as_deref(), now);
+    }
+
+    fn session_token(&self) -> Option<Token> {
+        self.session.as_ref().map(|s| s.token)
+    }
+
+    fn session_client(&self) -> Option<&Client> {
+        self.session_token().and_then(|t| self.clients.get(&t))
     }
 
     /// Rotation, publishing and pending saves; a rotation applies to the next login.
@@ -722,7 +829,9 @@ impl Agent {
 
     /// Scans and encodes for the session within this turn's budget.
     fn screen_turn(&mut self, now: Instant) {
-        let Some(token) = self.session else { return };
+        let Some(token) = self.session_token() else {
+            return;
+        };
         let Some(client) = self.clients.get_mut(&token) else {
             return;
         };
@@ -752,29 +861,33 @@ impl Agent {
                 self.screen.source_failing = true;
             }
         }
-        let result = client.transport.queue(&out);
-        self.watermarks
-            .saw_output(client.transport.queued_since_drained());
-        if let Err(e) = result.and_then(|()| client.transport.flush()) {
-            debug!("{}: write failed: {e}", client.peer);
-            client.closing = Some(now);
-        }
+        send(client, &out, &self.watermarks, now);
     }
 
-    /// Drops connections that are done closing.
+    /// Closes in two steps: once the last bytes left, our side shuts down (close_notify,
+    /// FIN) and the connection waits for the peer to close, reading and dropping what it
+    /// sends; it is dropped then, or at its deadline. Closing with unread input would send
+    /// a reset, and the client could lose the error info that says why it was ended.
     fn reap(&mut self, now: Instant) {
-        let done: Vec<Token> = self
-            .clients
-            .iter_mut()
-            .filter_map(|(token, client)| {
-                let deadline = client.closing?;
+        let mut done = Vec::new();
+        for (token, client) in &mut self.clients {
+            let Some(deadline) = client.closing else {
+                continue;
+            };
+            let _ = client.transport.flush();
+            let drained = !client.transport.has_pending_output();
+            if drained && !client.half_closed && now < deadline {
+                client.transport.send_close_notify();
                 let _ = client.transport.flush();
-                (!client.transport.has_pending_output()
-                    || now >= deadline
-                    || client.transport.peer_closed())
-                .then_some(*token)
-            })
-            .collect();
+                client.transport.shutdown_write();
+                client.half_closed = true;
+            }
+            let drained = !client.transport.has_pending_output();
+            if now >= deadline || client.transport.peer_closed() || (drained && !client.half_closed)
+            {
+                done.push(*token);
+            }
+        }
         for token in done {
             self.drop_client(token);
         }
@@ -785,57 +898,74 @@ impl Agent {
             return;
         };
         self.unread.remove(&token);
-        client.transport.send_close_notify();
-        let _ = client.transport.flush();
+        if !client.half_closed {
+            client.transport.send_close_notify();
+            let _ = client.transport.flush();
+        }
         client.transport.shutdown();
         let _ = self.poll.registry().deregister(client.transport.socket());
-        if let Some(policy) = client.policy.as_mut() {
-            policy.admin_disconnected(Instant::now());
-            self.audit(policy);
-        } else if self.config.access.is_some() {
-            // Never reached a policy (no login, or refused before one): still an end line.
-            self.emit_audit(&Audit {
-                admin: client.peer,
-                event: AuditEvent::Disconnected {
-                    duration: client.connected.elapsed(),
-                },
-            });
-        }
-        if self.session == Some(token) {
-            self.session = None;
-            self.input_open = false;
-            self.sink.release_all();
-            let stats = self.screen.stats;
-            self.screen.stop();
-            let secs = client.started.map_or(0, |s| s.elapsed().as_secs());
-            info!(
-                "{}: session ended after {secs} s; screen: {} frames, {} bitmaps, {} copies ({} sideways), {} bytes before TLS",
-                client.peer, stats.frames, stats.rects, stats.copies, stats.sideways, stats.bytes
-            );
-            if let Some(keeper) = self.keeper.as_mut()
-                && keeper.session_ended(Instant::now(), unix_now())
-            {
-                self.config.password = keeper.password().to_owned();
+        let now = Instant::now();
+        let session = self.session.take_if(|s| s.token == token);
+        let Some(mut session) = session else {
+            // Never held the session (no login, or refused): still an end line, limited
+            // like its connect line unless it logged in.
+            if client.logged_in || self.audit_limiter.allow(client.peer.ip(), now) {
+                self.emit_audit(&Audit {
+                    admin: client.peer,
+                    event: AuditEvent::Disconnected {
+                        duration: now.saturating_duration_since(client.connected),
+                    },
+                });
             }
+            return;
+        };
+        session.policy.admin_disconnected(now);
+        self.audit(&mut session.policy);
+        self.sink.release_all();
+        let stats = self.screen.stats;
+        self.screen.stop();
+        let secs = session
+            .active_since
+            .map_or(0, |s| now.saturating_duration_since(s).as_secs());
+        info!(
+            "{}: session ended after {secs} s; screen: {} frames, {} bitmaps, {} copies ({} sideways), {} bytes before TLS",
+            client.peer, stats.frames, stats.rects, stats.copies, stats.sideways, stats.bytes
+        );
+        if let Some(keeper) = self.keeper.as_mut()
+            && keeper.session_ended(now, unix_now())
+        {
+            self.config.password = keeper.password().to_owned();
+        }
+    }
+
+    /// Writes the audit limiter's summaries of the lines it left out.
+    fn report_left_out(&mut self, now: Instant) {
+        for (ip, count) in self.audit_limiter.expired(now) {
+            warn!("audit: {count} lines about unauthenticated connections from {ip} left out");
+            self.emit_audit(&Audit {
+                admin: SocketAddr::new(ip, 0),
+                event: AuditEvent::LeftOut { count },
+            });
         }
     }
 
     /// Tells every client why it is dropped and gives the output a bounded time to leave.
     fn shut_down(&mut self) {
         let now = Instant::now();
-        let mut audits = Vec::new();
+        if let Some(session) = self.session.as_mut() {
+            session.policy.shutdown(now);
+        }
+        if let Some(mut session) = self.session.take() {
+            self.audit(&mut session.policy);
+            self.session = Some(session);
+        }
         for client in self.clients.values_mut() {
-            if let Some(policy) = client.policy.as_mut() {
-                policy.shutdown(now);
-                while let Some(audit) = policy.poll_event() {
-                    audits.push(audit);
-                }
-            }
             let mut out = Vec::new();
             client.rdp.end(EndReason::Shutdown, &mut out);
             let _ = client.transport.queue(&out);
             client.transport.send_close_notify();
             let _ = client.transport.flush();
+            client.half_closed = true;
             client.closing = Some(now + LINGER);
         }
         let mut events = Events::with_capacity(16);
@@ -854,9 +984,6 @@ impl Agent {
         for token in tokens {
             self.drop_client(token);
         }
-        for audit in &audits {
-            self.emit_audit(audit);
-        }
         if let Some(prompt) = self.prompt.as_mut() {
             prompt.hide(self.poll.registry());
         }
@@ -867,6 +994,24 @@ impl Agent {
             server.shut_down(self.poll.registry());
         }
         info!("stopped");
+    }
+}
+
+/// Queues `out` for the client and writes what the socket takes now. A write error, or a
+/// client whose unsent output passed its bound (it sends but does not read), closes it now.
+fn send(client: &mut Client, out: &[u8], watermarks: &Watermarks, now: Instant) {
+    let result = client.transport.queue(out);
+    watermarks.saw_output(client.transport.queued_since_drained());
+    match result.and_then(|()| client.transport.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
+            warn!("{}: disconnected: {e}", client.peer);
+            client.closing = Some(now);
+        }
+        Err(e) => {
+            debug!("{}: write failed: {e}", client.peer);
+            client.closing = Some(now);
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use mio::{Registry, Token};
 
 use super::Agent;
+use crate::control;
 use crate::policy::{AccessPolicy, AnswerError, By};
 use crate::prompt::keyboards::Keyboards;
 use crate::prompt::{Answer, Drawer, Keys, View};
@@ -26,6 +27,8 @@ pub struct PromptConfig {
     pub screen: String,
     /// Where the evdev nodes are (/dev/input).
     pub input_dir: PathBuf,
+    /// Stay hidden while a UI registered on the control socket as the prompt (`auto`).
+    pub defer_to_ui: bool,
 }
 
 pub(super) struct LocalPrompt {
@@ -122,10 +125,22 @@ impl LocalPrompt {
 }
 
 impl Agent {
+    /// The policy the box shows: the session's, unless the image's own UI registered as the
+    /// prompt and `--local-prompt auto` leaves the asking to it.
     fn prompt_policy(&self) -> Option<&AccessPolicy> {
-        self.policy_token()
-            .and_then(|t| self.clients.get(&t))
-            .and_then(|c| c.policy.as_ref())
+        let deferred = self
+            .config
+            .local_prompt
+            .as_ref()
+            .is_some_and(|c| c.defer_to_ui)
+            && self
+                .control
+                .as_ref()
+                .is_some_and(control::Server::has_prompt);
+        if deferred {
+            return None;
+        }
+        self.session.as_ref().map(|s| &s.policy)
     }
 
     pub(super) fn prompt_deadline(&self, now: Instant) -> Option<Instant> {
@@ -165,11 +180,7 @@ impl Agent {
             View::Ask { question, .. } => Some(*question),
             View::Connected { .. } => None,
         };
-        let Some(policy) = self
-            .policy_token()
-            .and_then(|t| self.clients.get_mut(&t))
-            .and_then(|c| c.policy.as_mut())
-        else {
+        let Some(policy) = self.session.as_mut().map(|s| &mut s.policy) else {
             return;
         };
         let by = By::LocalPrompt;

@@ -66,11 +66,10 @@ impl Agent {
     /// An admin session exists or waits: only then does the process detector run.
     pub(super) fn remote_scan_wanted(&self) -> bool {
         !self.remote.names.is_empty()
-            && self.clients.values().any(|c| {
-                c.policy
-                    .as_ref()
-                    .is_some_and(|p| !matches!(p.outcome(), Outcome::Ended(_)))
-            })
+            && self
+                .session
+                .as_ref()
+                .is_some_and(|s| !matches!(s.policy.outcome(), Outcome::Ended(_)))
     }
 
     /// When the loop must wake for the next scan; None while idle.
@@ -131,13 +130,11 @@ impl Agent {
 
     fn apply_remote(&mut self, active: bool, now: Instant) {
         self.broadcast(&control::reply::remote_session_event(active));
-        for client in self.clients.values_mut() {
-            if let Some(policy) = client.policy.as_mut() {
-                if active {
-                    policy.remote_session_started(now);
-                } else {
-                    policy.remote_session_ended(now);
-                }
+        if let Some(session) = self.session.as_mut() {
+            if active {
+                session.policy.remote_session_started(now);
+            } else {
+                session.policy.remote_session_ended(now);
             }
         }
     }

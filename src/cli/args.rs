@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{self, Kind, Setting};
+use crate::config::{self, Kind, PromptChoice, Setting};
 use crate::policy::{
     AccessSettings, Allowlist, Ask, DEFAULT_CONSENT_TIMEOUT, LockoutPolicy, TimeoutAction,
 };
@@ -36,8 +36,8 @@ pub struct ServeArgs {
     pub lockout_after: u32,
     pub lockout_window: Duration,
     pub allow: Allowlist,
-    /// The control socket; with it the access policy is on (the local user can answer).
-    pub control: Option<PathBuf>,
+    /// The control socket: the local UI and the CLI answer the policy through it.
+    pub control: PathBuf,
     /// The local user who may answer on the control socket (besides root).
     pub local_uid: Option<u32>,
     /// A group whose members may answer too: a gid, or a name looked up at start.
@@ -51,13 +51,18 @@ pub struct ServeArgs {
     pub audit_file: Option<PathBuf>,
     pub audit_file_max: u64,
     pub remote_processes: Vec<String>,
-    /// `--local-prompt fb`: ask and answer on the framebuffer and the local keyboard.
-    pub local_prompt: bool,
+    /// Who asks on the thin client when no UI registered: the framebuffer prompt or nobody.
+    pub local_prompt: PromptChoice,
+    pub handshakes_per_address: usize,
+    pub audit_file_keep: u32,
     pub scroll_copies: bool,
 }
 
-/// One old generation is kept beside the audit file (PATH.1), so at most twice this.
+/// Each audit file generation's size (PATH, PATH.1 … PATH.N).
 pub const DEFAULT_AUDIT_FILE_MAX: u64 = 1024 * 1024;
+pub const DEFAULT_AUDIT_FILE_KEEP: u32 = 4;
+/// Where the control socket lives unless told otherwise.
+pub const DEFAULT_CONTROL_PATH: &str = "/run/thinshadow/control.sock";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CredsArgs {
@@ -83,9 +88,6 @@ fn split_flag(arg: &str) -> (&str, Option<&str>) {
 struct Flags {
     config: Option<PathBuf>,
     settings: Vec<Setting>,
-    control: Option<PathBuf>,
-    local_uid: Option<u32>,
-    local_group: Option<String>,
 }
 
 impl Flags {
@@ -101,29 +103,6 @@ impl Flags {
                         return Err("--config: expected a file path, got ''".into());
                     }
                     flags.config = Some(path.into());
-                }
-                "--control" => {
-                    let path = inline.map_or_else(|| value(flag, &mut it), Ok)?;
-                    if path.is_empty() {
-                        return Err("--control: expected a socket path, got ''".into());
-                    }
-                    flags.control = Some(path.into());
-                }
-                "--local-uid" => {
-                    let text = inline.map_or_else(|| value(flag, &mut it), Ok)?;
-                    let uid = text
-                        .parse()
-                        .map_err(|_| format!("--local-uid: expected a user id, got '{text}'"))?;
-                    flags.local_uid = Some(uid);
-                }
-                "--local-group" => {
-                    let text = inline.map_or_else(|| value(flag, &mut it), Ok)?;
-                    if text.is_empty() || text.contains([':', '/', ' ']) {
-                        return Err(format!(
-                            "--local-group: expected a group id or name, got '{text}'"
-                        ));
-                    }
-                    flags.local_group = Some(text.to_owned());
                 }
                 "--help" | "-h" => {
                     print!("{}", super::USAGE);
@@ -169,7 +148,7 @@ impl Default for ServeArgs {
             lockout_after: lockout.after,
             lockout_window: lockout.window,
             allow: Allowlist::all(),
-            control: None,
+            control: DEFAULT_CONTROL_PATH.into(),
             local_uid: None,
             local_group: None,
             consent_timeout: DEFAULT_CONSENT_TIMEOUT,
@@ -181,7 +160,9 @@ impl Default for ServeArgs {
             audit_file: None,
             audit_file_max: DEFAULT_AUDIT_FILE_MAX,
             remote_processes: Vec::new(),
-            local_prompt: false,
+            local_prompt: PromptChoice::Auto,
+            handshakes_per_address: 3,
+            audit_file_keep: DEFAULT_AUDIT_FILE_KEEP,
             scroll_copies: true,
         }
     }
@@ -211,9 +192,6 @@ impl ServeArgs {
             parsed.apply(setting);
         }
         parsed.config = file;
-        parsed.control = flags.control;
-        parsed.local_uid = flags.local_uid;
-        parsed.local_group = flags.local_group;
         Ok(parsed)
     }
 
@@ -243,6 +221,11 @@ impl ServeArgs {
             Setting::AuditFileMax(v) => self.audit_file_max = v,
             Setting::RemoteProcesses(v) => self.remote_processes = v,
             Setting::LocalPrompt(v) => self.local_prompt = v,
+            Setting::Control(v) => self.control = v,
+            Setting::LocalUid(v) => self.local_uid = Some(v),
+            Setting::LocalGroup(v) => self.local_group = Some(v),
+            Setting::HandshakesPerAddress(v) => self.handshakes_per_address = v,
+            Setting::AuditFileKeep(v) => self.audit_file_keep = v,
             Setting::ScrollCopies(v) => self.scroll_copies = v,
         }
     }
@@ -354,11 +337,12 @@ mod tests {
     }
 
     #[test]
-    fn control_is_off_unless_asked_for() {
+    fn the_control_socket_is_on_by_default() {
         let parsed = parse(&[]).unwrap();
-        assert_eq!((parsed.control, parsed.local_uid), (None, None));
+        assert_eq!(parsed.control, PathBuf::from(DEFAULT_CONTROL_PATH));
+        assert_eq!(parsed.local_uid, None);
         let parsed = parse(&["--control", "/run/t.sock", "--local-uid=1000"]).unwrap();
-        assert_eq!(parsed.control, Some(PathBuf::from("/run/t.sock")));
+        assert_eq!(parsed.control, PathBuf::from("/run/t.sock"));
         assert_eq!(parsed.local_uid, Some(1000));
         assert!(parse(&["--control="]).is_err());
         assert!(
@@ -436,12 +420,23 @@ mod tests {
     }
 
     #[test]
-    fn the_local_prompt_is_off_unless_asked_for() {
-        assert!(!parse(&[]).unwrap().local_prompt);
-        assert!(parse(&["--local-prompt", "fb"]).unwrap().local_prompt);
-        assert!(!parse(&["--local-prompt=none"]).unwrap().local_prompt);
+    fn the_local_prompt_is_automatic_by_default() {
+        let prompt = |args: &[&str]| parse(args).unwrap().local_prompt;
+        assert_eq!(prompt(&[]), PromptChoice::Auto);
+        assert_eq!(prompt(&["--local-prompt", "fb"]), PromptChoice::Fb);
+        assert_eq!(prompt(&["--local-prompt=off"]), PromptChoice::Off);
+        assert_eq!(prompt(&["--local-prompt=none"]), PromptChoice::Off);
         let err = parse(&["--local-prompt", "tty"]).unwrap_err();
-        assert!(err.starts_with("--local-prompt: expected fb "), "{err}");
+        assert!(err.starts_with("--local-prompt: expected auto "), "{err}");
+    }
+
+    #[test]
+    fn unattended_images_may_start_allow_auto_sessions_at_once() {
+        let parsed = parse(&["--consent-timeout-auto", "0"]).unwrap();
+        assert_eq!(parsed.access_settings().allow_auto.timeout, Duration::ZERO);
+        // Only allow-auto: a by-request session with no time to answer would never start.
+        assert!(parse(&["--consent-timeout-request", "0"]).is_err());
+        assert!(parse(&["--consent-timeout", "0"]).is_err());
     }
 
     #[test]

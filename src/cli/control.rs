@@ -60,7 +60,7 @@ pub fn run(words: &[String]) -> Result<(), String> {
         .write_all(line.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("stdout: {e}"))?;
-    if request != Request::Watch {
+    if !matches!(request, Request::Watch | Request::Prompt) {
         return Ok(());
     }
     client.wait_forever().map_err(|e| e.to_string())?;

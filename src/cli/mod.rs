@@ -34,8 +34,10 @@ serve options (flags override the config file, which overrides the defaults):
                               [frame_interval]
   --scroll-copies on|off      send scrolled rows as copies the client makes (ScrBlt), to
                               clients that support them (default on) [scroll_copies]
-  --max-handshakes N          handshakes in progress at once; more are closed (default 8)
-                              [max_handshakes]
+  --max-handshakes N          handshakes in progress at once (default 8); when all are
+                              taken the oldest one idle for 3 s makes room [max_handshakes]
+  --handshakes-per-address N  handshakes one source address may have at once (default 3)
+                              [handshakes_per_address]
   --rotation-period HOURS     new password this often, and at every start (default 24)
                               [rotation_period_hours]
   --rotate-after-session      also a new password when a session ends [rotate_after_session]
@@ -47,16 +49,19 @@ serve options (flags override the config file, which overrides the defaults):
   --lockout-after N           failed logins from one address before a lockout (default 5)
                               [lockout_after]
   --lockout-minutes M         how long a lockout lasts (default 5) [lockout_minutes]
-  --control PATH              serve the control socket there (e.g. /run/thinshadow/control.sock)
-                              and turn the access policy on: consent and screen access are
-                              asked of the local user there (default: off, every logged-in
-                              admin gets the screen at once)
+  --control PATH              the control socket, where the local UI and the CLI answer the
+                              access policy (default /run/thinshadow/control.sock) [control].
+                              The policy is always on: the saved modes decide (default
+                              management allow-auto, remote-screen allow-by-request)
   --local-uid UID             besides root, this user may answer on the control socket
+                              [local_uid]
   --local-group GROUP         and the members of this group (a gid or a name; primary or
-                              supplementary group of the peer process)
+                              supplementary group of the peer process) [local_group]
   --consent-timeout SECS      how long the local user has to answer (default 30)
                               [consent_timeout]; per mode, winning over it:
-  --consent-timeout-auto SECS       allow-auto [consent_timeout_auto]
+  --consent-timeout-auto SECS       allow-auto; 0: sessions start at once (unattended
+                              images; still audited, shown and ended as usual)
+                              [consent_timeout_auto]
   --consent-timeout-request SECS    allow-by-request [consent_timeout_request]
   --consent-timeout-action-auto start|refuse      no answer in allow-auto (default start)
                               [consent_timeout_action_auto]
@@ -72,10 +77,14 @@ serve options (flags override the config file, which overrides the defaults):
   --audit-file PATH           also append audit lines to PATH [audit_file]
   --audit-file-max BYTES      past this, PATH becomes PATH.1 and a new PATH starts
                               (default 1048576) [audit_file_max]
-  --local-prompt fb|none      fb: ask on the framebuffer (a box over the screen) and take the
+  --audit-file-keep N         old audit files kept, PATH.1 ... PATH.N (default 4)
+                              [audit_file_keep]
+  --local-prompt auto|fb|off  fb: ask on the framebuffer (a box over the screen) and take the
                               answer from the local keyboard: Enter accepts, Esc rejects,
-                              Ctrl+Alt+End ends a session; turns the access policy on, with or
-                              without --control (default none) [local_prompt]
+                              Ctrl+Alt+End ends a session; auto (default): fb on fbdev
+                              screens while no UI registered on the control socket as the
+                              prompt (`thinshadow prompt`); off: only for images whose UI
+                              registers [local_prompt]
 
 control commands (status ... watch) options:
   --control PATH              the agent's control socket (default /run/thinshadow/control.sock)

@@ -8,6 +8,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use super::ServeArgs;
 use crate::agent::{Agent, AgentConfig, ControlConfig, PromptConfig};
 use crate::audit::{AuditConfig, SYSLOG_PATH};
+use crate::config::PromptChoice;
 use crate::control::LocalUser;
 use crate::input::{CountingSink, InputSink};
 use crate::net::Identity;
@@ -61,42 +62,39 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     config.handshake_timeout = args.handshake_timeout;
     config.frame_interval = args.frame_interval;
     config.scroll_copies = args.scroll_copies;
-    config.max_handshakes = args.max_handshakes;
-    // The policy needs someone to ask: only with a control socket is there one. Without it
-    // a logged-in admin gets the screen at once, as before.
-    if let Some(path) = &args.control {
-        config.access = Some(args.access_settings());
-        let gid = args.local_group.as_deref().map(resolve_group).transpose()?;
-        config.control = Some(ControlConfig {
-            path: path.clone(),
-            local: LocalUser {
-                uid: args.local_uid,
-                gid,
-            },
-        });
+    config.slots.global = args.max_handshakes;
+    config.slots.per_address = args.handshakes_per_address;
+    // The policy is always on: the saved modes decide, Deny is honoured, the local user is
+    // asked through the control socket, the framebuffer prompt, or the timeouts.
+    config.access = args.access_settings();
+    let gid = args.local_group.as_deref().map(resolve_group).transpose()?;
+    if let Some(dir) = args.control.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| format!("control socket directory {}: {e}", dir.display()))?;
     }
+    config.control = Some(ControlConfig {
+        path: args.control.clone(),
+        local: LocalUser {
+            uid: args.local_uid,
+            gid,
+        },
+    });
     config.remote_processes = args.remote_processes.clone();
     config.audit = AuditConfig {
         stderr: !args.audit_syslog,
         syslog: args.audit_syslog.then(|| SYSLOG_PATH.into()),
         file: args.audit_file.clone(),
         file_max: args.audit_file_max,
+        file_keep: args.audit_file_keep,
     };
-
-    // The prompt is someone to ask too: it turns the policy on by itself.
-    if args.local_prompt {
-        config.access = Some(args.access_settings());
-        // On the screen the agent mirrors; fb0 when that is a test picture.
-        let screen = if args.screen.starts_with("synthetic:") {
-            "fbdev:/dev/fb0"
-        } else {
-            &args.screen
-        };
-        config.local_prompt = Some(PromptConfig {
-            screen: screen.to_owned(),
-            input_dir: "/dev/input".into(),
-        });
-    }
+    config.local_prompt = prompt_config(args);
 
     // Sized to the screen now, so the pointer is not re-created when the session starts.
     let sink: Box<dyn InputSink> = match crate::input::uinput::open_with_size(width, height) {
@@ -130,6 +128,33 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     // From here the loop owns the keeper: rotation, the publish hook, lockout, allowlist.
     agent.set_keeper(keeper);
     agent.run().map_err(|e| format!("event loop failed: {e}"))
+}
+
+/// Where the built-in prompt draws, if it may: on the framebuffer the agent mirrors (fb0
+/// when that is a test picture). `auto` leaves it to a registered UI when there is one.
+fn prompt_config(args: &ServeArgs) -> Option<PromptConfig> {
+    let fbdev = args.screen.starts_with("fbdev:");
+    let screen = if args.screen.starts_with("synthetic:") {
+        "fbdev:/dev/fb0"
+    } else {
+        &args.screen
+    };
+    let choice = args.local_prompt;
+    match choice {
+        PromptChoice::Off => None,
+        PromptChoice::Auto if !fbdev && !args.screen.starts_with("synthetic:") => {
+            info!(
+                "local prompt: none on {} (a UI on the control socket answers)",
+                args.screen
+            );
+            None
+        }
+        PromptChoice::Auto | PromptChoice::Fb => Some(PromptConfig {
+            screen: screen.to_owned(),
+            input_dir: "/dev/input".into(),
+            defer_to_ui: choice == PromptChoice::Auto,
+        }),
+    }
 }
 
 /// A gid as digits, else a name from the group database (musl reads /etc/group itself,

@@ -97,6 +97,8 @@ pub fn event_line(audit: &Audit, unix_ms: Option<u64>) -> String {
         .str("admin", &audit.admin.to_string());
     match audit.event {
         AuditEvent::Connected | AuditEvent::LoginFailed | AuditEvent::Authenticated => w,
+        AuditEvent::Refused => w.str("reason", "another admin session is active"),
+        AuditEvent::LeftOut { count } => w.int("count", i64::from(count)),
         AuditEvent::Disconnected { duration } => w.int("duration_ms", ms(duration)),
         AuditEvent::ConsentAsked { mode, timeout } => {
             w.str("mode", mode.as_str()).int("timeout_ms", ms(timeout))

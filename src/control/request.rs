@@ -9,6 +9,7 @@
 //! {"cmd":"view-only","on":true|false}
 //! {"cmd":"remote-session","state":"started"|"ended"}
 //! {"cmd":"watch"}
+//! {"cmd":"prompt"}
 //! ```
 //! `what` names the question being answered, so a late click cannot answer the next one;
 //! without it the open question is answered. Unknown fields are errors: a typo must not
@@ -48,6 +49,9 @@ pub enum Request {
     /// `true`: the local user entered a remote session; `false`: left it.
     RemoteSession(bool),
     Watch,
+    /// A watcher that is the thin client's prompt: while it is connected, it shows the
+    /// consent requests and the built-in framebuffer prompt (`--local-prompt auto`) stays off.
+    Prompt,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +130,7 @@ impl Request {
         let (request, fields): (Request, &[&str]) = match cmd {
             "status" => (Request::Status, &[]),
             "watch" => (Request::Watch, &[]),
+            "prompt" => (Request::Prompt, &[]),
             "terminate" => (Request::Terminate, &[]),
             "accept" => (Request::Accept(question(&o)?), &["what"]),
             "reject" => (Request::Reject(question(&o)?), &["what"]),
@@ -192,6 +197,7 @@ impl Request {
             Request::ViewOnly(_) => "view-only",
             Request::RemoteSession(_) => "remote-session",
             Request::Watch => "watch",
+            Request::Prompt => "prompt",
         }
     }
 
@@ -223,6 +229,7 @@ impl Request {
         match args {
             ["status"] => Ok(Request::Status),
             ["watch"] => Ok(Request::Watch),
+            ["prompt"] => Ok(Request::Prompt),
             ["terminate"] => Ok(Request::Terminate),
             ["accept"] => Ok(Request::Accept(None)),
             ["reject"] => Ok(Request::Reject(None)),
@@ -261,9 +268,10 @@ impl Request {
 mod tests {
     use super::*;
 
-    const ALL: [Request; 12] = [
+    const ALL: [Request; 13] = [
         Request::Status,
         Request::Watch,
+        Request::Prompt,
         Request::Terminate,
         Request::Accept(None),
         Request::Accept(Some(Question::ScreenAccess)),

@@ -47,6 +47,8 @@ struct Client {
     reader: LineReader,
     out: Vec<u8>,
     watching: bool,
+    /// Registered as the thin client's prompt (a watcher that shows consent requests).
+    prompting: bool,
     /// The peer shut its writing side: it goes once its replies are out.
     eof: bool,
 }
@@ -125,6 +127,11 @@ impl Server {
         }
     }
 
+    /// A UI is connected that said it shows the consent requests.
+    pub fn has_prompt(&self) -> bool {
+        self.clients.iter().flatten().any(|c| c.prompting)
+    }
+
     /// Sends an event line to every watcher.
     pub fn broadcast(&mut self, registry: &Registry, line: &str) {
         for slot in 0..MAX_CLIENTS {
@@ -197,6 +204,7 @@ impl Server {
                 reader: LineReader::new(MAX_LINE),
                 out: Vec::new(),
                 watching: false,
+                prompting: false,
                 eof: false,
             });
         }
@@ -257,8 +265,11 @@ impl Client {
                 }
                 continue;
             }
-            if request == Request::Watch {
+            if matches!(request, Request::Watch | Request::Prompt) {
                 self.watching = true;
+            }
+            if request == Request::Prompt {
+                self.prompting = true;
             }
             incoming.push(Incoming {
                 client: ClientId {

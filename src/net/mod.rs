@@ -4,4 +4,4 @@ pub mod tls;
 pub mod transport;
 
 pub use tls::Identity;
-pub use transport::{ReadStatus, Transport};
+pub use transport::{MAX_PENDING_OUTPUT, ReadStatus, Transport};

@@ -13,6 +13,10 @@ use rustls::ServerConnection;
 
 /// Bytes read from the socket per readiness event, so one client cannot starve the loop.
 const READ_BUDGET: usize = 256 * 1024;
+/// Unsent output a client may have waiting before it is disconnected: far above one turn's
+/// screen output (the screen waits for the queue to drain), so only a client that sends but
+/// never reads gets there.
+pub const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
 
 pub struct Transport {
     socket: TcpStream,
@@ -21,6 +25,8 @@ pub struct Transport {
     peer_closed: bool,
     /// Plaintext queued since the output last drained (an upper bound on what waits).
     queued: usize,
+    /// Bytes read from the socket so far (TLS records included).
+    bytes_read: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -41,6 +47,7 @@ impl Transport {
             raw_out: Vec::new(),
             peer_closed: false,
             queued: 0,
+            bytes_read: 0,
         }
     }
 
@@ -98,6 +105,7 @@ impl Transport {
                 Err(e) => return Err(e),
             };
             total += n;
+            self.bytes_read += n as u64;
             match self.tls.as_mut() {
                 None => plaintext.extend_from_slice(&buf[..n]),
                 Some(tls) => {
@@ -133,6 +141,12 @@ impl Transport {
     pub fn queue(&mut self, bytes: &[u8]) -> io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
+        }
+        if self.queued.saturating_add(bytes.len()) > MAX_PENDING_OUTPUT {
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("more than {MAX_PENDING_OUTPUT} bytes unsent: the client does not read"),
+            ));
         }
         self.queued += bytes.len();
         match self.tls.as_mut() {
@@ -191,6 +205,15 @@ impl Transport {
         if let Some(tls) = self.tls.as_mut() {
             tls.send_close_notify();
         }
+    }
+
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Ends our direction (FIN) and keeps reading until the peer closes.
+    pub fn shutdown_write(&mut self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Write);
     }
 
     pub fn shutdown(&mut self) {

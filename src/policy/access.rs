@@ -226,6 +226,14 @@ pub enum AuditEvent {
     },
     /// The login succeeded.
     Authenticated,
+    /// A logged-in admin was refused because another admin holds the session (the agent
+    /// emits this; the local user is not asked).
+    Refused,
+    /// Audit lines about connections that never logged in were left out (rate limit); the
+    /// admin's address is the source's with port 0.
+    LeftOut {
+        count: u32,
+    },
     /// The local user is asked; no answer by `timeout` means the mode's timeout action.
     ConsentAsked {
         mode: Mode,
@@ -272,6 +280,8 @@ impl AuditEvent {
             AuditEvent::LoginFailed => "login-failed",
             AuditEvent::Disconnected { .. } => "disconnected",
             AuditEvent::Authenticated => "authenticated",
+            AuditEvent::Refused => "refused",
+            AuditEvent::LeftOut { .. } => "left-out",
             AuditEvent::ConsentAsked { .. } => "consent-asked",
             AuditEvent::ConsentAnswered { .. } => "consent-answered",
             AuditEvent::SessionStarted { .. } => "session-started",

@@ -7,10 +7,12 @@
 
 mod access;
 pub mod allowlist;
+mod audit_limit;
 pub mod lockout;
 mod mode;
 mod remote_env;
 mod session;
+mod slots;
 
 pub use access::{
     AccessSettings, AnswerError, Answerer, Ask, Audit, AuditEvent, By, DEFAULT_CONSENT_TIMEOUT,
@@ -18,10 +20,12 @@ pub use access::{
 };
 
 pub use allowlist::{AllowError, Allowlist, Cidr};
+pub use audit_limit::{AuditLimiter, AuditLimits};
 pub use lockout::{Lockout, LockoutEvent, LockoutPolicy, LockoutRecord, Verdict};
 pub use mode::{Mode, Modes};
 pub use remote_env::{COMM_LEN, POLL_INTERVAL, ProcessNames, ProcessPoll, RemoteEnv};
 pub use session::{AccessPolicy, Outcome, Screen};
+pub use slots::{Admit, Pending, SlotLimits, admit};
 
 use std::net::IpAddr;
 

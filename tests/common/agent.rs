@@ -27,11 +27,17 @@ pub struct RunningAgent {
 pub struct Options {
     pub handshake_timeout: Duration,
     pub max_handshakes: usize,
+    pub handshakes_per_address: usize,
+    /// How long a handshake may send nothing before a newcomer may take its slot.
+    pub handshake_idle: Duration,
+    /// Audit lines of connections that never log in.
+    pub audit_limits: thinshadow::policy::AuditLimits,
     pub frame_interval: Duration,
     /// Run the agent with a credentials keeper (rotation, lockout) over this state.
     pub keeper: Option<thinshadow::state::KeeperConfig>,
-    /// Turn the access policy on with these settings (None: sessions start at once).
-    pub access: Option<thinshadow::policy::AccessSettings>,
+    /// The access policy's settings (always on; by default allow-auto sessions start at
+    /// once, as `consent_timeout_auto = 0` does).
+    pub access: thinshadow::policy::AccessSettings,
     /// The modes the agent starts with (when no keeper brings its own).
     pub modes: thinshadow::policy::Modes,
     /// Serve the control socket here; the test's own uid is the local user.
@@ -51,9 +57,12 @@ impl Default for Options {
         Options {
             handshake_timeout: Duration::from_secs(15),
             max_handshakes: 8,
+            handshakes_per_address: 8,
+            handshake_idle: Duration::from_secs(3),
+            audit_limits: thinshadow::policy::AuditLimits::default(),
             frame_interval: Duration::from_millis(20),
             keeper: None,
-            access: None,
+            access: immediate(),
             modes: thinshadow::policy::Modes::default(),
             control: None,
             audit: thinshadow::audit::AuditConfig::default(),
@@ -62,6 +71,13 @@ impl Default for Options {
             save_faults: None,
         }
     }
+}
+
+/// Allow-auto sessions start at once (`consent_timeout_auto = 0`).
+pub fn immediate() -> thinshadow::policy::AccessSettings {
+    let mut settings = thinshadow::policy::AccessSettings::default();
+    settings.allow_auto.timeout = Duration::ZERO;
+    settings
 }
 
 /// Starts an agent whose screen comes from `make_source` (called on the agent's thread).
@@ -77,7 +93,10 @@ where
     let thread = std::thread::spawn(move || {
         let mut config = AgentConfig::new("127.0.0.1:0".parse().unwrap(), USER, &agent_password);
         config.handshake_timeout = options.handshake_timeout;
-        config.max_handshakes = options.max_handshakes;
+        config.slots.global = options.max_handshakes;
+        config.slots.per_address = options.handshakes_per_address;
+        config.slots.idle_after = options.handshake_idle;
+        config.audit_limits = options.audit_limits;
         config.frame_interval = options.frame_interval;
         config.access = options.access;
         config.modes = options.modes;
@@ -125,6 +144,20 @@ where
         stop,
         thread: Some(thread),
     }
+}
+
+/// An agent on a synthetic `width`x`height` screen frozen at phase 0.
+pub fn start_frozen(options: Options, width: u16, height: u16) -> RunningAgent {
+    let (tx, rx) = mpsc::channel();
+    let agent = start(options, move || {
+        let (source, handle) = thinshadow::screen::Synthetic::new(width, height);
+        handle.freeze(0);
+        tx.send(handle).unwrap();
+        Box::new(source)
+    });
+    // The handle must outlive the test's use of the screen; leak it (tests are short).
+    std::mem::forget(rx.recv().unwrap());
+    agent
 }
 
 impl RunningAgent {

@@ -98,6 +98,9 @@ pub struct ClientConfig {
     pub source: Option<std::net::Ipv4Addr>,
     /// Bulk compression the client offers (None: the default, plain updates only).
     pub compression: Option<ironrdp_pdu::rdp::client_info::CompressionType>,
+    /// Stops right after the NLA login until the test lets it go on: the client waits on
+    /// this barrier twice (once to say it logged in, once to be released).
+    pub pause_after_login: Option<std::sync::Arc<std::sync::Barrier>>,
 }
 
 impl ClientConfig {
@@ -112,6 +115,7 @@ impl ClientConfig {
             faults: None,
             source: None,
             compression: None,
+            pause_after_login: None,
         }
     }
 }
@@ -1103,6 +1107,11 @@ impl TestClient {
                 ServerName::new(cfg.addr.ip().to_string()),
                 server_public_key,
             )?;
+            if let Some(barrier) = &cfg.pause_after_login {
+                barrier.wait();
+                barrier.wait();
+                framed.get_inner_mut().0.sock.deadline = Some(Instant::now() + HANDSHAKE_TIMEOUT);
+            }
         }
 
         let outcome = loop {
@@ -1569,6 +1578,27 @@ impl TestClient {
         let _ = tls.flush();
         let _ = tls.sock.tcp.get_ref().shutdown(Shutdown::Both);
         reply
+    }
+
+    /// Sends `count` Shutdown Requests and reads nothing, as a client that floods the server
+    /// with requests whose answers it never takes. Returns how many were written before the
+    /// server closed the connection (or all of them).
+    pub fn flood_shutdown_requests(&mut self, count: usize) -> usize {
+        let Ok(outputs) = self.stage.graceful_shutdown() else {
+            return 0;
+        };
+        let Some(frame) = outputs.into_iter().find_map(|output| match output {
+            ActiveStageOutput::ResponseFrame(bytes) => Some(bytes),
+            _ => None,
+        }) else {
+            return 0;
+        };
+        for sent in 0..count {
+            if self.framed.write_all(&frame).is_err() {
+                return sent;
+            }
+        }
+        count
     }
 
     fn request_shutdown(&mut self) -> ShutdownReply {
