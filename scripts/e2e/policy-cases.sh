@@ -44,10 +44,11 @@ p_exit() {
     P_RC=0
     wait "$1" 2>/dev/null || P_RC=$?
 }
-# p_expect NAME WANT: the client exits WANT within 15 s; REASON says what happened.
+# p_expect NAME WANT [EVENT]: the client exits WANT within 15 s; REASON says what happened and
+# shows the last audit line of EVENT (default ended).
 p_expect() {
     p_exit "$P_CPID" 15 || true
-    REASON="xfreerdp exit $P_RC (want $2); $(grep -o "\"event\":\"ended\"[^}]*" "$P_LOG" | tail -n 1)"
+    REASON="xfreerdp exit $P_RC (want $2); $(grep -o "\"event\":\"${3:-ended}\"[^}]*" "$P_LOG" | tail -n 1)"
     [ "$P_RC" = "$2" ] || return 1
     p_up || { REASON="the server died; $REASON"; return 1; }
 }
@@ -98,14 +99,16 @@ case_k() { # allow-by-request, no answer in 3 s -> 7
 }
 
 case_l() { # a second admin while one is in session -> 7; the first one stays
-    local n s first rc=0
+    local n s r first rc=0
     n=$(p_count consent-asked) s=$(p_count session-started)
     p_client policy-first
     first=$P_CPID
     wait_for 30 p_more consent-asked "$n" && ctl accept && wait_for 10 p_more session-started "$s" ||
         { REASON="the first admin's session did not start"; return 1; }
+    r=$(p_count refused)
     p_client policy-second
-    p_expect policy-second 7 || rc=1
+    p_expect policy-second 7 refused || rc=1
+    p_more refused "$r" || { REASON="no refused audit line; $REASON"; rc=1; }
     kill -0 "$first" 2>/dev/null || { REASON="the first admin's client ended too; $REASON"; rc=1; }
     ctl terminate || true
     P_CPID=$first
