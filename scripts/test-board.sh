@@ -219,7 +219,9 @@ prompt_case() { # prompt_case SIZE W H USER
     cpid=$!
     PIDS+=("$cpid")
     # The agent logs where it drew: 'local prompt: "Remote administration request from ..." at WxH+X+Y'.
-    if ! rect=$(board_wait_log 'local prompt: "Remote administration request from 10\.0\.2\.2' 45 | sed -n 's/.* at \([0-9]*x[0-9]*+[0-9]*+[0-9]*\)$/\1/p') || [[ -z $rect ]]; then
+    # (Lines after $n0 only: the default-flow cases drew the same boxes before.)
+    if ! wait_for 45 prompt_rect_after "$n0" 'Remote administration request from 10\.0\.2\.2' >/dev/null ||
+        ! rect=$(prompt_rect_after "$n0" 'Remote administration request from 10\.0\.2\.2'); then
         fail "[$t] local prompt" "no prompt within 45 s; agent: $(serial | tail -n +"$n0" | grep -E 'INFO|WARN' | tail -n 4 | tr '\n' '|')"
         return 1
     fi
@@ -239,7 +241,8 @@ prompt_case() { # prompt_case SIZE W H USER
     fi
     # Enter on the board's own keyboard (QEMU's virtio keyboard, through the guest's evdev).
     board_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ret"}]}}' >/dev/null || true
-    if top=$(board_wait_log 'local prompt: "Remote administrator 10\.0\.2\.2 connected' 15 | sed -n 's/.* at \([0-9]*x[0-9]*+[0-9]*+[0-9]*\)$/\1/p') && [[ -n $top ]] &&
+    if wait_for 15 prompt_rect_after "$n0" 'Remote administrator 10\.0\.2\.2 connected' >/dev/null &&
+        top=$(prompt_rect_after "$n0" 'Remote administrator 10\.0\.2\.2 connected') &&
         serial | tail -n +"$n0" | grep -q '"event":"consent-answered".*"accepted":true,"by":"local-prompt"' &&
         serial | tail -n +"$n0" | grep -q '"event":"session-started"'; then
         board_screendump "$work/prompt-indicator-$s.png" || true
@@ -253,7 +256,7 @@ prompt_case() { # prompt_case SIZE W H USER
         fail "[$t] local prompt accept" "no accepted session after Enter: $(serial | tail -n +"$n0" | grep -E 'local prompt|"event"' | tail -n 4 | tr '\n' '|')"
     fi
     board_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ctrl"},{"type":"qcode","data":"alt"},{"type":"qcode","data":"end"}]}}' >/dev/null || true
-    if board_wait_log 'local prompt: removed, the screen restored' 15 >/dev/null &&
+    if wait_for 15 log_after "$n0" 'local prompt: removed, the screen restored' &&
         serial | tail -n +"$n0" | grep -q '"event":"ended".*"cause":"terminated","by":"local-prompt"'; then
         board_screendump "$shot" || true
         wait_for 10 bash -c "! kill -0 $cpid 2>/dev/null" || true
@@ -289,6 +292,7 @@ admin_exit() { # admin_exit SECS: ADMIN_RC = the client's exit status, or "still
     ADMIN_RC=0
     wait "$ADMIN_PID" 2>/dev/null || ADMIN_RC=$?
 }
+log_after() { serial | tail -n +"$(($1 + 1))" | grep -qE -- "$2"; } # log_after N ERE
 # audit_after N EVENT [ERE]: an audit line of EVENT (also matching ERE) after serial-log line N.
 audit_after() { serial | tail -n +"$(($1 + 1))" | grep "\"event\":\"$2\"" | grep -qE -- "${3:-.}"; }
 audit_lines() { serial | tail -n +"$(($1 + 1))" | grep -oE '\{"ts":[0-9]+,"event":[^}]*\}'; }
