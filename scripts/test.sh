@@ -14,6 +14,10 @@ scripts/check-licenses.sh
 step "cargo test (host)"
 cargo test
 
+step "the files the Buildroot package ships (settings, first-boot modes, init script)"
+cargo build --quiet
+scripts/check-shipped.sh
+
 step "shortened soak (100 cycles, slow reader 5 s)"
 scripts/soak.sh --cycles 100 --slow-secs 5
 
