@@ -13,7 +13,7 @@
 #   --bin PATH               thinshadow binary (same as THINSHADOW_BIN)
 #   --artifacts DIR          copy logs, pictures and diffs there at exit (same as E2E_ARTIFACTS)
 # Environment: E2E_SERVER, THINSHADOW_BIN, THINSHADOW_SERVE_ARGS (extra words for `serve`),
-#              E2E_ARTIFACTS, E2E_DEADLINE (seconds for the whole run, default 120),
+#              E2E_ARTIFACTS, E2E_DEADLINE (seconds for the whole run, default 180),
 #              E2E_SKIP (case letters to skip, e.g. "ce"),
 #              E2E_XFREERDP_ARGS (extra xfreerdp words, e.g. "/rfx" to see a lossy codec fail).
 # The server gets E2E_SOURCE_DISPLAY (the source Xvfb's display) in its environment; only
@@ -23,7 +23,10 @@
 # exit code, (c) TLS shows the pixels, (d) the client follows picture changes, (e) TLS with a
 # wrong password is refused (skipped where the server has no TLS password check), (f) scrolling
 # and sideways-moved regions: the client follows pixel for pixel, (g) thinshadow sent them as
-# copies, some sideways (its session end line counts them).
+# copies, some sideways (its session end line counts them); thinshadow only, against a second
+# server with the shipped consent defaults (scripts/e2e/policy-cases.sh): every refusal reaches
+# xfreerdp as its error info: (h) reject 7, (i) terminate 11, (j) Deny 7, (k) a refusing timeout
+# 7, (l) a second admin while one is in session 7.
 # Ends with one line "N passed, M failed" (", K skipped" when some were skipped).
 set -euo pipefail
 
@@ -35,7 +38,7 @@ PIX="$HERE/e2e/pixels.py"
 SERVER="${E2E_SERVER:-thinshadow}"
 BIN="${THINSHADOW_BIN:-target/debug/thinshadow}"
 ARTIFACTS="${E2E_ARTIFACTS:-}"
-DEADLINE="${E2E_DEADLINE:-120}"
+DEADLINE="${E2E_DEADLINE:-180}"
 SKIP_CASES="${E2E_SKIP:-}"
 SRC_W=1024
 SRC_H=768
@@ -199,8 +202,11 @@ if [ "$SERVER" = thinshadow ]; then
     STATE="$T/state"
     mkdir -p "$STATE"
     # shellcheck disable=SC2086  # THINSHADOW_SERVE_ARGS is a list of words on purpose
+    # Cases a-g need sessions at once: allow-auto with no consent wait, set here on purpose
+    # (the shipped default asks the local user for 30 s). Its own control socket, not /run's.
     start server $((DEADLINE + 10)) env E2E_SOURCE_DISPLAY="$SRC_DISPLAY" "$BIN" serve --listen "127.0.0.1:$PORT" \
-        --screen "xwd:$SRC_FB" --state-dir "$STATE" ${THINSHADOW_SERVE_ARGS:-}
+        --screen "xwd:$SRC_FB" --state-dir "$STATE" --control "$T/control.sock" --consent-timeout-auto 0 \
+        ${THINSHADOW_SERVE_ARGS:-}
     SERVER_PID=$LAST_PID
 else
     # FreeRDP's own shadow server on the source display. NLA needs a WinPR SAM file (NT hash);
@@ -471,6 +477,11 @@ if [ "$TLS_CHECKS_PASSWORD" = 1 ]; then
     run_case "(e) TLS, wrong password: refused" case_e
 else
     skip "(e) TLS, wrong password: refused" "$SERVER checks no password over TLS (run with -auth)"
+fi
+
+if [ "$SERVER" = thinshadow ]; then
+    # shellcheck source=SCRIPTDIR/e2e/policy-cases.sh
+    . "$HERE/e2e/policy-cases.sh"
 fi
 
 if [ "$FAILED" -gt 0 ]; then

@@ -6,8 +6,9 @@
 #   --bin PATH    use this static aarch64 binary instead of building one
 # Env: BOARD_TIMEOUT (QEMU's hard limit, default 28800 s = 8 h), RUN_BOARD_NO_INSTALL=1 (only check).
 #
-# On a fresh Debian (as root) it installs what is missing: qemu-system-arm, gcc-aarch64-linux-gnu,
-# kmod, cpio, xz-utils, binutils, python3 (apt-get) and the rustup target aarch64-unknown-linux-musl.
+# On a fresh Debian (as root) it installs what is missing: qemu-system-arm, ipxe-qemu,
+# gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, gcc, libc6-dev, kmod, cpio, xz-utils, binutils,
+# python3 (apt-get) and the rustup target aarch64-unknown-linux-musl.
 # Then: scripts/cross-build.sh, board/qemu-aarch64-virt/fetch.sh (Debian arm64 kernel + busybox,
 # cached), mkinitramfs.sh, run.sh in the background; it waits for the guest's THINSHADOW-CREDS line,
 # prints the xfreerdp command, and attaches the serial console (a root shell) until Ctrl+C.
@@ -36,14 +37,21 @@ while (($#)); do
 done
 
 # --- host prerequisites ---
+# A command or a file (what Debian only recommends is named too: see scripts/setup.sh).
 declare -A pkg_of=(
     [qemu-system-aarch64]=qemu-system-arm [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
     [depmod]=kmod [cpio]=cpio [xz]=xz-utils [readelf]=binutils [python3]=python3 [gzip]=gzip
-    [apt-get]=apt [dpkg-deb]=dpkg [timeout]=coreutils
+    [apt-get]=apt [dpkg-deb]=dpkg [timeout]=coreutils [cc]=gcc [/usr/include/stdio.h]=libc6-dev
+    [/usr/aarch64-linux-gnu/include/stdio.h]=libc6-dev-arm64-cross
+    [/usr/share/qemu/efi-virtio.rom]=ipxe-qemu
 )
 missing=()
 for cmd in "${!pkg_of[@]}"; do
-    command -v "$cmd" >/dev/null || missing+=("${pkg_of[$cmd]}")
+    if [[ $cmd == /* ]]; then
+        [[ -e $cmd ]] || missing+=("${pkg_of[$cmd]}")
+    else
+        command -v "$cmd" >/dev/null || missing+=("${pkg_of[$cmd]}")
+    fi
 done
 if ((${#missing[@]})); then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -120,6 +128,16 @@ print(" ".join(d.get("addresses", []))); print(d.get("port", ""))
     printf '   xfreerdp /v:127.0.0.1:%s /u:%q /p:%q /cert:ignore\n' "$BOARD_PORT" "$user" "$password"
     echo " Certificate SHA-256: ${fpr:-?}"
     echo "   (instead of /cert:ignore, compare this with the fingerprint the client shows)"
+    echo " The board runs as shipped: management mode allow-auto. After the login the admin sees"
+    echo " a waiting screen, the board's screen a box with the request (Enter: accept, Esc: reject)."
+    echo " The session starts after 30 s unless the local user rejects; then a box at the top of"
+    echo " the board's screen says an administrator is connected (Ctrl+Alt+End ends the session)."
+    echo " Act as the local user from the serial console below:"
+    echo "   thinshadow accept | thinshadow reject       answer now"
+    echo "   thinshadow terminate                        end the session (the client is told)"
+    echo "   thinshadow view-only on|off                 the admin sees, but their input is dropped"
+    echo "   thinshadow mode management allow-by-request|deny|allow-auto     thinshadow status"
+    echo " Audit lines ({\"ts\":...,\"event\":...}) appear on the console as they happen."
     echo "================================================================================"
 else
     echo "================================================================================"

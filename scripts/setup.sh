@@ -3,10 +3,16 @@
 # Idempotent: a second run only checks. Used by scripts/test.sh, scripts/run-board.sh and .ci/run.
 set -euo pipefail
 
+# With --no-install-recommends every package a fresh Debian 12 lacks is named here, including
+# what Debian only recommends: libc6-dev-arm64-cross (headers for ring's and libz-sys's aarch64
+# C code), ipxe-qemu (efi-virtio.rom for virtio-net-pci), gcc + libc6-dev (host `cc` for build
+# scripts), iproute2 (`ss`, e2e).
 APT_PACKAGES=(
-  gcc-aarch64-linux-gnu qemu-user-static qemu-system-arm kmod cpio   # aarch64 build, tests, board
-  freerdp2-x11 rdesktop xvfb x11-apps xdotool imagemagick python3-pil         # real-client end-to-end tests
-  xz-utils binutils python3                                          # board: kernel modules, initramfs, QMP
+  gcc libc6-dev                                                      # host C compiler and linker
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static       # aarch64 build and unit tests
+  qemu-system-arm ipxe-qemu kmod cpio xz-utils binutils python3      # board: boot, modules, initramfs, QMP
+  freerdp2-x11 xvfb x11-apps xdotool imagemagick python3-pil         # real-client end-to-end tests
+  iproute2 procps ca-certificates                                    # ss (e2e), ps (bench), HTTPS
 )
 RUST_TARGET=aarch64-unknown-linux-musl
 

@@ -5,13 +5,19 @@
 #   --size WxH   board screen; repeat for several boots (default 1024x768 only; CI runs the default)
 #   --keep       keep the work dir (serial logs, screendumps, client captures, event dumps)
 # Env: THINSHADOW_BIN=path (skip the cross-build), TEST_BOARD_TIMEOUT (seconds for the whole run after
-#      the build; default 40 + 200 per size), TEST_BOARD_KEEP=1 (same as --keep).
+#      the build; default 40 + 320 per size), TEST_BOARD_KEEP=1 (same as --keep).
 #
 # Per size, one boot with ts.tty1=0 (nothing redraws the framebuffer), every step under a timeout and
 # the guest always powered off:
 #   1. boot; fb0 geometry; the agent's THINSHADOW-CREDS line on the serial console (the password the
 #      guest published); both uinput devices exist; boot-to-serving time (guest uptime at "listening on")
 #   2. a known picture dd'ed onto fb0, checked with a QMP screendump
+#   2b. the shipped defaults (allow-auto, 30 s, the framebuffer prompt), the local user on the serial
+#      console: an admin logs in, the request box is on fb0 (screendump), nobody answers, the session
+#      starts after the timeout (audit: by timeout) with the indicator on fb0, `thinshadow terminate`
+#      ends it (xfreerdp exit 11); `thinshadow reject` refuses the next one (exit 7); after `thinshadow
+#      mode management deny` the next admin is refused unasked (exit 7). Then the agent restarts with
+#      --consent-timeout-auto 0 (sessions at once) for steps 3-6.
 #   3. xfreerdp /sec:nla /bpp:32 from its own Xvfb through the host forward: the client's window equals
 #      the QMP screendump pixel for pixel (lossless planar)
 #   4. readers on the guest's "thinshadow keyboard"/"thinshadow pointer" event nodes; xdotool types a, b,
@@ -69,7 +75,7 @@ if [[ -z ${THINSHADOW_BIN:-} ]]; then
 fi
 if [[ -z ${_TEST_BOARD_UNDER_TIMEOUT:-} ]]; then
     export _TEST_BOARD_UNDER_TIMEOUT=1
-    exec timeout -k 40 "${TEST_BOARD_TIMEOUT:-$((40 + 200 * ${#sizes[@]}))}" "$0" "${args[@]}"
+    exec timeout -k 40 "${TEST_BOARD_TIMEOUT:-$((40 + 320 * ${#sizes[@]}))}" "$0" "${args[@]}"
 fi
 
 t0=$SECONDS
@@ -213,7 +219,9 @@ prompt_case() { # prompt_case SIZE W H USER
     cpid=$!
     PIDS+=("$cpid")
     # The agent logs where it drew: 'local prompt: "Remote administration request from ..." at WxH+X+Y'.
-    if ! rect=$(board_wait_log 'local prompt: "Remote administration request from 10\.0\.2\.2' 45 | sed -n 's/.* at \([0-9]*x[0-9]*+[0-9]*+[0-9]*\)$/\1/p') || [[ -z $rect ]]; then
+    # (Lines after $n0 only: the default-flow cases drew the same boxes before.)
+    if ! wait_for 45 prompt_rect_after "$n0" 'Remote administration request from 10\.0\.2\.2' >/dev/null ||
+        ! rect=$(prompt_rect_after "$n0" 'Remote administration request from 10\.0\.2\.2'); then
         fail "[$t] local prompt" "no prompt within 45 s; agent: $(serial | tail -n +"$n0" | grep -E 'INFO|WARN' | tail -n 4 | tr '\n' '|')"
         return 1
     fi
@@ -235,7 +243,8 @@ prompt_case() { # prompt_case SIZE W H USER
     # after the box's first second: keys in it are ignored (no accidental consent).
     sleep 1.5
     board_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ret"}]}}' >/dev/null || true
-    if top=$(board_wait_log 'local prompt: "Remote administrator 10\.0\.2\.2 connected' 15 | sed -n 's/.* at \([0-9]*x[0-9]*+[0-9]*+[0-9]*\)$/\1/p') && [[ -n $top ]] &&
+    if wait_for 15 prompt_rect_after "$n0" 'Remote administrator 10\.0\.2\.2 connected' >/dev/null &&
+        top=$(prompt_rect_after "$n0" 'Remote administrator 10\.0\.2\.2 connected') &&
         serial | tail -n +"$n0" | grep -q '"event":"consent-answered".*"accepted":true,"by":"local-prompt"' &&
         serial | tail -n +"$n0" | grep -q '"event":"session-started"'; then
         board_screendump "$work/prompt-indicator-$s.png" || true
@@ -249,7 +258,7 @@ prompt_case() { # prompt_case SIZE W H USER
         fail "[$t] local prompt accept" "no accepted session after Enter: $(serial | tail -n +"$n0" | grep -E 'local prompt|"event"' | tail -n 4 | tr '\n' '|')"
     fi
     board_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ctrl"},{"type":"qcode","data":"alt"},{"type":"qcode","data":"end"}]}}' >/dev/null || true
-    if board_wait_log 'local prompt: removed, the screen restored' 15 >/dev/null &&
+    if wait_for 15 log_after "$n0" 'local prompt: removed, the screen restored' &&
         serial | tail -n +"$n0" | grep -q '"event":"ended".*"cause":"terminated","by":"local-prompt"'; then
         board_screendump "$shot" || true
         wait_for 10 bash -c "! kill -0 $cpid 2>/dev/null" || true
@@ -264,6 +273,110 @@ prompt_case() { # prompt_case SIZE W H USER
     fi
     serial | tail -n +"$n0" | grep -oE '\{"ts":[0-9]+,"event":[^}]*\}' | sed "s/^/INFO [$t] audit: /"
     info "[$t] local prompt case: $((SECONDS - t_start)) s"
+    stop_all
+}
+
+# The shipped default flow, the local user on the serial console (the board as it boots: allow-auto,
+# 30 s to answer, the framebuffer prompt). Each case runs one xfreerdp; the audit lines are the
+# agent's own on the serial console.
+ADMIN_PID=
+ADMIN_RC=
+admin_start() { # admin_start NAME USER PASSWORD W H: xfreerdp in the background, pid in ADMIN_PID
+    env HOME="$work/client-home" XDG_CONFIG_HOME="$work/client-home" DISPLAY="$CLI_DISPLAY" \
+        timeout -k 3 120 xfreerdp "/v:127.0.0.1:$BOARD_PORT" "/u:$2" "/p:$3" /cert:ignore /sec:nla /bpp:32 \
+        "/size:${4}x${5}" -decorations >"$work/xfreerdp-$1.log" 2>&1 &
+    ADMIN_PID=$!
+    PIDS+=("$ADMIN_PID")
+}
+admin_exit() { # admin_exit SECS: ADMIN_RC = the client's exit status, or "still running"
+    ADMIN_RC="still running"
+    wait_for "$1" bash -c "! kill -0 $ADMIN_PID 2>/dev/null" || return 1
+    ADMIN_RC=0
+    wait "$ADMIN_PID" 2>/dev/null || ADMIN_RC=$?
+}
+log_after() { serial | tail -n +"$(($1 + 1))" | grep -qE -- "$2"; } # log_after N ERE
+# audit_after N EVENT [ERE]: an audit line of EVENT (also matching ERE) after serial-log line N.
+audit_after() { serial | tail -n +"$(($1 + 1))" | grep "\"event\":\"$2\"" | grep -qE -- "${3:-.}"; }
+audit_lines() { serial | tail -n +"$(($1 + 1))" | grep -oE '\{"ts":[0-9]+,"event":[^}]*\}'; }
+prompt_rect_after() { # prompt_rect_after N TEXT-ERE: the rect of the first such prompt line after line N
+    serial | tail -n +"$(($1 + 1))" | grep -E "local prompt: \"$2" | head -n 1 |
+        sed -n 's/.* at \([0-9]*x[0-9]*+[0-9]*+[0-9]*\)$/\1/p' | grep .
+}
+
+flow_cases() { # flow_cases SIZE W H USER PASSWORD
+    local s=$1 w=$2 h=$3 user=$4 pass=$5 t=$1 n0 rect top result t0 waited
+    local before=$work/flow-before-$s.png shot=$work/flow-$s.png
+    start_client_xvfb "$((w + 64))x$((h + 64))" || { fail "[$t] default flow" "no client Xvfb"; return 1; }
+    board_screendump "$before" || true
+
+    # a. allow-auto, nobody answers: the prompt, then the session after the timeout, the indicator;
+    #    `thinshadow terminate` on the serial console ends it (xfreerdp exit 11).
+    n0=$(log_lines)
+    admin_start flow-timeout "$user" "$pass" "$w" "$h"
+    if ! wait_for 45 prompt_rect_after "$n0" 'Remote administration request from 10\.0\.2\.2' >/dev/null; then
+        fail "[$t] default: prompt" "no prompt within 45 s: $(serial | tail -n +"$n0" | grep -E 'INFO|WARN|"event"' | tail -n 4 | tr '\n' '|')"
+        return 1
+    fi
+    t0=$SECONDS
+    rect=$(prompt_rect_after "$n0" 'Remote administration request from 10\.0\.2\.2')
+    board_screendump "$shot" || true
+    if audit_after "$n0" consent-asked && result=$("$PY" "$BOARD/promptcheck.py" box "$before" "$shot" "$rect"); then
+        pass "[$t] default: prompt" "consent-asked audited; the request box on fb0 (QMP screendump): $result"
+    else
+        fail "[$t] default: prompt" "consent-asked audited: $(audit_after "$n0" consent-asked && echo yes || echo no); screendump: ${result:-}"
+    fi
+    cp "$shot" "/tmp/thinshadow-default-prompt-$s.png" 2>/dev/null || true
+    if wait_for 45 audit_after "$n0" session-started &&
+        audit_after "$n0" consent-answered '"accepted":true.*"timeout"|"timeout".*"accepted":true'; then
+        waited=$((SECONDS - t0))
+        if wait_for 10 prompt_rect_after "$n0" 'Remote administrator 10\.0\.2\.2 connected' >/dev/null &&
+            top=$(prompt_rect_after "$n0" 'Remote administrator 10\.0\.2\.2 connected'); then
+            board_screendump "$shot" || true
+            cp "$shot" "/tmp/thinshadow-default-indicator-$s.png" 2>/dev/null || true
+            if result=$("$PY" "$BOARD/promptcheck.py" box "$before" "$shot" "$top") && ((waited >= 20)); then
+                pass "[$t] default: no answer" "session-started ${waited} s after the prompt (timeout 30 s, answered by timeout); indicator: $result"
+            else
+                fail "[$t] default: no answer" "session after ${waited} s (want ~30); indicator: $result"
+            fi
+        else
+            fail "[$t] default: no answer" "the session started after ${waited} s but no indicator was drawn"
+        fi
+    else
+        fail "[$t] default: no answer" "no session-started answered by timeout within 45 s: $(audit_lines "$n0" | tail -n 3 | tr '\n' '|')"
+    fi
+    if board_cmd -t 20 thinshadow terminate >/dev/null && admin_exit 20 && [[ $ADMIN_RC == 11 ]] &&
+        audit_after "$n0" ended '"terminated"'; then
+        pass "[$t] default: terminate" "\`thinshadow terminate\` on the serial console: xfreerdp exit 11, ended audited"
+    else
+        fail "[$t] default: terminate" "xfreerdp exit $ADMIN_RC (want 11); $(audit_lines "$n0" | tail -n 1)"
+    fi
+    audit_lines "$n0" | sed "s/^/INFO [$t] default session audit: /"
+    stop_pid "$ADMIN_PID"
+
+    # b. the local user rejects from the serial console: the client is refused (exit 7).
+    n0=$(log_lines)
+    admin_start flow-reject "$user" "$pass" "$w" "$h"
+    if wait_for 45 audit_after "$n0" consent-asked && board_cmd -t 20 thinshadow reject >/dev/null &&
+        admin_exit 20 && [[ $ADMIN_RC == 7 ]] && audit_after "$n0" consent-answered '"accepted":false'; then
+        pass "[$t] serial: reject" "\`thinshadow reject\`: consent-answered accepted false, xfreerdp exit 7 (server denied)"
+    else
+        fail "[$t] serial: reject" "xfreerdp exit $ADMIN_RC (want 7); $(audit_lines "$n0" | tail -n 3 | tr '\n' '|')"
+    fi
+    stop_pid "$ADMIN_PID"
+
+    # c. Deny set from the serial console refuses the next admin, nobody is asked (exit 7).
+    n0=$(log_lines)
+    if board_cmd -t 20 thinshadow mode management deny >/dev/null; then
+        admin_start flow-deny "$user" "$pass" "$w" "$h"
+        if admin_exit 45 && [[ $ADMIN_RC == 7 ]] && ! audit_after "$n0" consent-asked; then
+            pass "[$t] serial: deny" "\`thinshadow mode management deny\`: the next admin refused, not asked, xfreerdp exit 7"
+        else
+            fail "[$t] serial: deny" "xfreerdp exit $ADMIN_RC (want 7); $(audit_lines "$n0" | tail -n 3 | tr '\n' '|')"
+        fi
+    else
+        fail "[$t] serial: deny" "\`thinshadow mode management deny\` failed"
+    fi
+    board_cmd -t 20 thinshadow mode management allow-auto >/dev/null || fail "[$t] serial: deny" "could not set allow-auto again"
     stop_all
 }
 
@@ -344,6 +457,22 @@ run_size() {
         fail "[$t] picture on fb0" "dd onto /dev/fb0 failed"
     fi
 
+    # 2b. the shipped default flow; then the agent restarts with sessions at once for the rest
+    flow_cases "$s" "$w" "$h" "$user" "$password" || true
+    stop_all
+    local n_r pass_r
+    n_r=$(log_lines)
+    # shellcheck disable=SC2016 # expanded in the guest
+    if board_cmd 'echo "--consent-timeout-auto 0" >/run/thinshadow.args; kill $(cat /run/thinshadow.pid)' >/dev/null &&
+        wait_for 20 new_creds "$n_r" "$password" >/dev/null; then
+        pass_r=$(creds_field "$(new_creds "$n_r" "$password")" password)
+        password=$pass_r
+        info "[$t] agent restarted with --consent-timeout-auto 0 (sessions at once) for the checks below"
+    else
+        fail "[$t] restart for sessions at once" "no new CREDS line after the restart"
+        return 1
+    fi
+
     # 3. the client shows the board's screen
     local clog=$work/xfreerdp-$s.log cpid win='' X Y WIDTH HEIGHT crop=''
     if ! start_client_xvfb "$((w + 64))x$((h + 64))"; then
@@ -364,7 +493,9 @@ run_size() {
     X='' Y='' WIDTH='' HEIGHT=''
     eval "$(xdo getwindowgeometry --shell "$win" | grep -E '^(X|Y|WIDTH|HEIGHT)=[0-9]+$')"
     crop=$X,$Y,$WIDTH,$HEIGHT
-    # The board's screen as QEMU shows it now, against the client's window.
+    # The board's screen as QEMU shows it now (with the indicator box), against the client's window.
+    wait_for 15 prompt_rect_after "$n_r" 'Remote administrator 10\.0\.2\.2 connected' >/dev/null ||
+        log "no indicator line after the restart"
     board_screendump "$shot" || true
     if [[ $WIDTH != "$w" || $HEIGHT != "$h" ]]; then
         fail "[$t] RDP session" "window $win is ${WIDTH}x${HEIGHT}, the board is ${w}x${h}"

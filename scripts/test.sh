@@ -14,12 +14,26 @@ scripts/check-licenses.sh
 step "cargo test (host)"
 cargo test
 
+step "the files the Buildroot package ships (settings, first-boot modes, init script)"
+cargo build --quiet
+scripts/check-shipped.sh
+
 step "shortened soak (100 cycles, slow reader 5 s)"
 scripts/soak.sh --cycles 100 --slow-secs 5
 
 if [ -x scripts/test-aarch64.sh ]; then
   step "unit tests for aarch64 under qemu-aarch64-static"
   scripts/test-aarch64.sh
+fi
+
+step "aarch64 release binary: static, stripped, at most 3 MiB"
+aarch64_bin=$(scripts/cross-build.sh | tail -n 1)   # the board test boots this one
+size=$(stat -c %s "$aarch64_bin")
+limit=$((3 * 1024 * 1024))
+echo "size: $size bytes (limit $limit)"
+if [ "$size" -gt "$limit" ]; then
+  echo "the aarch64 binary is $size bytes, over the 3 MiB a thin client's flash budget allows" >&2
+  exit 1
 fi
 
 if [ -x scripts/e2e-freerdp.sh ]; then
@@ -30,6 +44,6 @@ fi
 
 if [ -x scripts/test-board.sh ]; then
   step "QEMU aarch64 board"
-  scripts/test-board.sh
+  THINSHADOW_BIN=$aarch64_bin scripts/test-board.sh
 fi
 step "all tests passed"

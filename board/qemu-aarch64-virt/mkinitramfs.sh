@@ -94,6 +94,9 @@ mkdir -p "$stage/lib/modules/$KVER"
 install -m 0755 "$BUSYBOX" "$stage/bin/busybox"
 install -m 0755 "$HERE/init" "$stage/init"
 install -m 0755 "$bin" "$stage/usr/bin/thinshadow"
+# The settings file the Buildroot package ships (all defaults, commented): the board runs as shipped.
+install -m 0644 "$HERE/../../buildroot/package/thinshadow/thinshadow.toml" "$stage/etc/thinshadow.toml"
+install -D -m 0755 "$HERE/../../buildroot/package/thinshadow/thinshadow-modes" "$stage/usr/libexec/thinshadow-modes"
 if [[ $(id -u) == 0 ]]; then
     mknod -m 600 "$stage/dev/console" c 5 1
 fi

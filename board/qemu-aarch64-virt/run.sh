@@ -12,7 +12,8 @@
 #                     unix (a socket DIR/serial.sock, everything logged to DIR/serial.log)
 #   --timeout SECS    QEMU is always run under timeout (default 14400, BOARD_TIMEOUT)
 # A virtio keyboard (the thin client's own keyboard: QMP send-key types on it). QMP: DIR/qmp.sock. Networking: user mode, restrict=on (the guest reaches nothing outside), only
-# tcp 127.0.0.1:PORT -> guest 10.0.2.15:3389. Serial output has CRLF line ends.
+# tcp 127.0.0.1:PORT -> guest 10.0.2.15:3389; no PXE option ROM (romfile=: no ipxe-qemu needed).
+# Serial output has CRLF line ends.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -82,7 +83,7 @@ cmd=(qemu-system-aarch64 -M virt -cpu "cortex-a53" -smp 2 -m 512 -nographic -no-
     -kernel "$kernel" -initrd "$initrd"
     -append "console=ttyAMA0 panic=-1 quiet vt.global_cursor_default=0 consoleblank=0 $append"
     "${display[@]}" -device virtio-keyboard-pci
-    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:3389" -device "virtio-net-pci,netdev=n0"
+    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:3389" -device "virtio-net-pci,netdev=n0,romfile="
     -qmp "unix:$workdir/qmp.sock,server=on,wait=off"
     "${serial_args[@]}" "${extra[@]}")
 echo "${cmd[*]}" >"$workdir/cmdline"

@@ -31,6 +31,22 @@ define THINSHADOW_CARGO_VENDOR
 endef
 THINSHADOW_PRE_CONFIGURE_HOOKS += THINSHADOW_CARGO_VENDOR
 
+# The commented example settings (an image's own overlay may replace it), the
+# first boot's access modes from the Config.in choices, and the script that
+# sets them before the agent's first start.
+define THINSHADOW_INSTALL_DEFAULTS
+	$(INSTALL) -D -m 0644 $(THINSHADOW_PKGDIR)/thinshadow.toml \
+		$(TARGET_DIR)/etc/thinshadow.toml
+	$(INSTALL) -D -m 0755 $(THINSHADOW_PKGDIR)/thinshadow-modes \
+		$(TARGET_DIR)/usr/libexec/thinshadow-modes
+	mkdir -p $(TARGET_DIR)/etc/default
+	printf 'THINSHADOW_MANAGEMENT_MODE=%s\nTHINSHADOW_REMOTE_SCREEN_MODE=%s\n' \
+		$(call qstrip,$(BR2_PACKAGE_THINSHADOW_MANAGEMENT_MODE)) \
+		$(call qstrip,$(BR2_PACKAGE_THINSHADOW_REMOTE_SCREEN_MODE)) \
+		> $(TARGET_DIR)/etc/default/thinshadow
+endef
+THINSHADOW_POST_INSTALL_TARGET_HOOKS += THINSHADOW_INSTALL_DEFAULTS
+
 define THINSHADOW_INSTALL_INIT_SYSV
 	$(INSTALL) -D -m 0755 $(THINSHADOW_PKGDIR)/S99thinshadow \
 		$(TARGET_DIR)/etc/init.d/S99thinshadow
