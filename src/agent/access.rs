@@ -20,10 +20,11 @@ impl Agent {
         self.audit(&mut session.policy);
         let client = self.clients.get_mut(&session.token);
         if let Some(client) = client {
-            // Before activation the end waits for `Event::Accepted` (it needs the channels).
+            // Before the first activation the end waits for `Event::Accepted` (it needs the
+            // channels); a session stalled in a reactivation is ended at once.
             if let Outcome::Ended(cause) = session.policy.outcome()
                 && client.closing.is_none()
-                && client.rdp.is_active()
+                && (client.rdp.is_active() || session.active_since.is_some())
             {
                 info!("{}: session ended: {}", client.peer, cause.as_str());
                 let mut out = Vec::new();

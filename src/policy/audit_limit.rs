@@ -39,6 +39,9 @@ struct Window {
     flooding: bool,
 }
 
+/// Summary lines per window at most (the rest of the addresses share the last one).
+const MAX_SUMMARIES: usize = 8;
+
 pub struct AuditLimiter {
     limits: AuditLimits,
     by_address: HashMap<IpAddr, Window>,
@@ -135,7 +138,14 @@ impl AuditLimiter {
             summaries.push((IpAddr::from([0, 0, 0, 0]), self.untracked_left_out));
             self.untracked_left_out = 0;
         }
-        summaries.sort();
+        // Many flooding addresses: one line each for the worst, one for all the others.
+        summaries.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        if summaries.len() > MAX_SUMMARIES {
+            let rest: u32 = summaries
+                .drain(MAX_SUMMARIES - 1..)
+                .fold(0u32, |sum, (_, n)| sum.saturating_add(n));
+            summaries.push((IpAddr::from([0, 0, 0, 0]), rest));
+        }
         summaries
     }
 
@@ -206,5 +216,24 @@ mod tests {
         let summary = limiter.expired(t + Duration::from_secs(60));
         let left_out: u32 = summary.iter().map(|(_, n)| n).sum();
         assert_eq!(left_out, 94);
+        assert!(summary.len() <= MAX_SUMMARIES, "{summary:?}");
+    }
+
+    #[test]
+    fn a_flood_from_a_thousand_addresses_writes_a_bounded_number_of_lines() {
+        let t = Instant::now();
+        let mut limiter = AuditLimiter::new(AuditLimits::default(), t);
+        let mut lines = 0;
+        for minute in 0..10u64 {
+            let now = t + Duration::from_secs(60 * minute);
+            lines += limiter.expired(now).len();
+            for a in 0..1024u32 {
+                let ip = IpAddr::from((0x0A00_0000 + a).to_be_bytes());
+                lines += usize::from(limiter.allow(ip, now));
+                lines += usize::from(limiter.allow(ip, now));
+            }
+        }
+        // At most the total plus the summaries a window, however many addresses.
+        assert!(lines <= 10 * (60 + MAX_SUMMARIES), "{lines} lines");
     }
 }

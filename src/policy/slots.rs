@@ -45,7 +45,10 @@ pub enum Admit<K> {
     Full,
 }
 
-/// Decides for a newcomer from `ip`, given the handshakes in progress.
+/// Decides for a newcomer from `ip`, given the handshakes in progress. When every slot is
+/// taken, the newcomer gets one if that is fair: from the address holding the most slots, if
+/// it holds more than the newcomer's would (so trickling a byte a second from a few addresses
+/// cannot keep an admin out), else from a handshake idle for `idle_after`; oldest first.
 pub fn admit<K: Copy>(
     limits: SlotLimits,
     pending: &[Pending<K>],
@@ -53,21 +56,33 @@ pub fn admit<K: Copy>(
     now: Instant,
 ) -> Admit<K> {
     let ip = super::canonical(ip);
-    let same = pending
-        .iter()
-        .filter(|p| super::canonical(p.ip) == ip)
-        .count();
+    let held_by = |addr: IpAddr| {
+        pending
+            .iter()
+            .filter(|p| super::canonical(p.ip) == super::canonical(addr))
+            .count()
+    };
+    let same = held_by(ip);
     if same >= limits.per_address {
         return Admit::AddressFull;
     }
     if pending.len() < limits.global {
         return Admit::Accept;
     }
-    pending
+    let idle = |p: &Pending<K>| now.saturating_duration_since(p.last_input) >= limits.idle_after;
+    let crowded = pending
         .iter()
-        .filter(|p| now.saturating_duration_since(p.last_input) >= limits.idle_after)
-        .min_by_key(|p| p.last_input)
-        .map_or(Admit::Full, |p| Admit::AcceptEvicting(p.key))
+        .map(|p| (held_by(p.ip), p))
+        .filter(|(held, _)| *held > same + 1)
+        .max_by(|(a, pa), (b, pb)| a.cmp(b).then(pb.last_input.cmp(&pa.last_input)))
+        .map(|(_, p)| p);
+    let victim = crowded.or_else(|| {
+        pending
+            .iter()
+            .filter(|p| idle(p))
+            .min_by_key(|p| p.last_input)
+    });
+    victim.map_or(Admit::Full, |p| Admit::AcceptEvicting(p.key))
 }
 
 #[cfg(test)]
@@ -118,5 +133,43 @@ mod tests {
             admit(limits, &held, ip(9), t + Duration::from_secs(3)),
             Admit::Full
         );
+    }
+
+    #[test]
+    fn trickling_from_a_few_addresses_cannot_hold_every_slot() {
+        let t = Instant::now();
+        let limits = SlotLimits::default();
+        // Three addresses keep 3 + 3 + 2 slots busy with a byte a second (never idle).
+        let held = pending(
+            t,
+            &[
+                (1, 4),
+                (1, 6),
+                (1, 7),
+                (2, 5),
+                (2, 6),
+                (2, 7),
+                (3, 5),
+                (3, 6),
+            ],
+        );
+        let now = t + Duration::from_secs(7);
+        // A fourth address gets the oldest slot of a crowded one.
+        assert_eq!(admit(limits, &held, ip(9), now), Admit::AcceptEvicting(0));
+        // An address already holding two does not take from one holding three.
+        let spread = pending(
+            t,
+            &[
+                (1, 5),
+                (1, 6),
+                (1, 7),
+                (9, 5),
+                (9, 6),
+                (2, 7),
+                (3, 5),
+                (4, 6),
+            ],
+        );
+        assert_eq!(admit(limits, &spread, ip(9), now), Admit::Full);
     }
 }

@@ -4,8 +4,8 @@
 pub mod caps;
 pub mod connection;
 pub mod credssp;
-pub mod nla;
 mod lenient;
+pub mod nla;
 pub mod pdu;
 
 pub use connection::{ConnError, Connection, Event, Settings};

@@ -268,7 +268,19 @@ pub(crate) fn open(arg: &str) -> Result<Kms<Card>, SourceError> {
 /// `auto`: KMS when a card's active CRTC shows a framebuffer we can read, else /dev/fb0.
 pub(crate) fn auto() -> Result<Box<dyn Source>, SourceError> {
     match open("") {
-        Ok(kms) => {
+        Ok(mut kms) => {
+            // fbdev emulation on the CRTC: the console or a linuxfb UI owns the screen, and
+            // /dev/fb0 is the same picture -- where the built-in prompt can draw.
+            if let Ok(mut fb) = Fbdev::open("/dev/fb0")
+                && same_picture(&mut kms, &mut fb)
+            {
+                info!(
+                    "screen auto: fbdev:/dev/fb0 (kms:{} shows the same picture: no DRM master \
+                     but the console's)",
+                    kms.path
+                );
+                return Ok(Box::new(fb));
+            }
             info!(
                 "screen auto: kms:{}:{} (a DRM master shows a framebuffer we can read)",
                 kms.path,
@@ -281,6 +293,17 @@ pub(crate) fn auto() -> Result<Box<dyn Source>, SourceError> {
             Ok(Box::new(Fbdev::open("/dev/fb0")?))
         }
     }
+}
+
+/// Both sources show the same pixels now (same size, format and rows).
+fn same_picture(a: &mut dyn Source, b: &mut dyn Source) -> bool {
+    let (Ok(fa), Ok(fb)) = (a.frame(), b.frame()) else {
+        return false;
+    };
+    if (fa.width, fa.height, fa.format) != (fb.width, fb.height, fb.format) {
+        return false;
+    }
+    (0..fa.height).all(|y| matches!((fa.row(y), fb.row(y)), (Some(ra), Some(rb)) if ra == rb))
 }
 
 #[cfg(test)]
