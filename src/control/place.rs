@@ -1,7 +1,7 @@
 //! Where the control socket lives: a directory only root (or the agent's own user) can
-//! write, made 0755 if missing, and the socket created with its final mode by the umask
-//! around `bind`, so nothing is ever chmod'ed by path (a path someone could swap for a
-//! link). A stale socket from a previous run is replaced; anything else at the path is
+//! write, made 0755 if missing; the socket is bound under a fresh name there, given its
+//! mode and renamed into place, so the final path is never chmod'ed (a path someone could
+//! swap for a link). A stale socket from a previous run is replaced; anything else at the path is
 //! refused.
 
 use std::fs::{self, File};
@@ -10,7 +10,6 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt}
 use std::path::Path;
 
 use mio::net::UnixListener;
-use nix::sys::stat::{Mode, umask};
 
 use crate::debug;
 
@@ -41,11 +40,29 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    // One thread: nothing else creates files while the umask is changed.
-    let old = umask(Mode::from_bits_truncate(0o777 & !SOCKET_MODE));
-    let bound = UnixListener::bind(path);
-    umask(old);
-    bound
+    // Bound under a fresh name in the checked directory (only we can write there, so the
+    // name cannot be swapped), given its mode, then renamed into place: the final path is
+    // never chmod'ed, and the process umask is never touched (tests run threads).
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no socket file name"))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = dir.join(temp_name);
+    match fs::remove_file(&temp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(&temp)?;
+    let placed = fs::set_permissions(&temp, fs::Permissions::from_mode(SOCKET_MODE))
+        .and_then(|()| fs::rename(&temp, path));
+    if let Err(e) = placed {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    Ok(listener)
 }
 
 /// Makes `dir` (0755) when missing; refuses one another user owns or that group or others
@@ -85,6 +102,7 @@ pub fn check_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::stat::{Mode, umask};
     use std::path::PathBuf;
 
     fn temp_dir(name: &str) -> PathBuf {
