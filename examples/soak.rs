@@ -97,8 +97,8 @@ fn config(a: &Args, password: &str, security: Security) -> ClientConfig {
 }
 
 /// X.224 Connection Request asking for TLS, then the first bytes of a ClientHello.
-fn partial_tls(addr: SocketAddr) -> Option<TcpStream> {
-    let mut s = TcpStream::connect(addr).ok()?;
+fn partial_tls(source: Ipv4Addr, addr: SocketAddr) -> Option<TcpStream> {
+    let mut s = client::connect_from(source, addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     s.write_all(&[3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 1, 0, 0, 0])
         .ok()?;
@@ -185,10 +185,13 @@ fn main() {
             _ => {
                 // Half-open (connect, nothing) or a TLS handshake that stops midway; a few
                 // stay open across cycles, the agent's handshake timeout ends the oldest.
+                // Each comes from its own loopback source: one address may hold only a few
+                // handshake slots, and the admin's logins come from 127.0.0.1.
+                let source = Ipv4Addr::new(127, 0, 2, 1 + (cycle / 4 % 200) as u8);
                 let stream = if cycle % 8 == 2 {
-                    TcpStream::connect(a.addr).ok()
+                    client::connect_from(source, a.addr).ok()
                 } else {
-                    partial_tls(a.addr)
+                    partial_tls(source, a.addr)
                 };
                 if let Some(stream) = stream {
                     stalled.push_back((Instant::now(), stream));

@@ -69,6 +69,9 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=$LINKER
 # ring (and any other cc-crate user) compiles its aarch64 C/asm with the same compiler.
 export CC_aarch64_unknown_linux_musl=${CC_aarch64_unknown_linux_musl:-$LINKER}
 export AR_aarch64_unknown_linux_musl=${AR_aarch64_unknown_linux_musl:-aarch64-linux-gnu-ar}
+# panic = "abort" never unwinds: the unwind tables (.eh_frame, ~350 KB here) only serve
+# backtraces, which a stripped binary cannot symbolize anyway. The 3 MiB budget needs them gone.
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS=${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS:--C force-unwind-tables=no}
 
 log "building $TARGET release in $ROOT (timeout ${BUILD_TIMEOUT}s)"
 (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release --target "$TARGET" --bin thinshadow "$@") >&2

@@ -5,8 +5,9 @@
 # it holds more fds than after warm-up. Bounded: it ends by itself.
 #   scripts/soak.sh [--cycles N] [--slow-secs S] [--release]
 # Debug build by default (cargo test already built it); --release for the shipped profile.
-# Wrong passwords come from 127.0.0.1.x sources (one per cycle, 200 in turn), so the lockout
-# stays as configured and is exercised, and the right password (from 127.0.0.1) is never held.
+# Wrong passwords come from 127.0.1.x sources and stalled handshakes from 127.0.2.x (200 in
+# turn each), so the lockout and the per-address handshake cap
+# stay as configured and are exercised, and the right password (from 127.0.0.1) is never held.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

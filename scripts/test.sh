@@ -27,7 +27,7 @@ if [ -x scripts/test-aarch64.sh ]; then
 fi
 
 step "aarch64 release binary: static, stripped, at most 3 MiB"
-aarch64_bin=$(scripts/cross-build.sh | tail -n 1)   # the board test boots this one
+aarch64_bin=$(scripts/cross-build.sh --example kmsdemo | tail -n 1)   # the board tests boot this one
 size=$(stat -c %s "$aarch64_bin")
 limit=$((3 * 1024 * 1024))
 echo "size: $size bytes (limit $limit)"
@@ -45,5 +45,7 @@ fi
 if [ -x scripts/test-board.sh ]; then
   step "QEMU aarch64 board"
   THINSHADOW_BIN=$aarch64_bin scripts/test-board.sh
+  step "QEMU aarch64 board: a DRM master owns the display (the KMS source, --screen auto)"
+  THINSHADOW_BIN=$aarch64_bin KMSDEMO_BIN=$(dirname "$aarch64_bin")/examples/kmsdemo scripts/test-board-kms.sh
 fi
 step "all tests passed"

@@ -422,6 +422,9 @@ impl Agent {
                 warn!("{peer}: cannot register the connection: {e}");
                 continue;
             }
+            if self.session.is_none() && self.clients.is_empty() {
+                self.screen.reselect(now);
+            }
             let settings = Settings {
                 user: self.config.user.clone(),
                 password: self.config.password.clone(),

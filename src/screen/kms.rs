@@ -265,8 +265,50 @@ pub(crate) fn open(arg: &str) -> Result<Kms<Card>, SourceError> {
     Err(last)
 }
 
-/// `auto`: KMS when a card's active CRTC shows a framebuffer we can read, else /dev/fb0.
-pub(crate) fn auto() -> Result<Box<dyn Source>, SourceError> {
+/// `auto`: the choice below, made again by `reselect` before a session (the agent calls it
+/// when nobody is connected), so a compositor started after the agent is still found.
+pub(crate) struct Auto {
+    current: Box<dyn Source>,
+}
+
+impl Auto {
+    pub(crate) fn open() -> Result<Auto, SourceError> {
+        let (current, why) = choose()?;
+        info!("screen auto: {why}");
+        Ok(Auto { current })
+    }
+}
+
+impl Source for Auto {
+    fn frame(&mut self) -> Result<Frame<'_>, SourceError> {
+        self.current.frame()
+    }
+
+    fn describe(&self) -> String {
+        self.current.describe()
+    }
+
+    fn reselect(&mut self) -> bool {
+        match choose() {
+            Ok((next, why)) => {
+                let changed = next.describe() != self.current.describe();
+                if changed {
+                    info!("screen auto: now {why}");
+                }
+                self.current = next;
+                changed
+            }
+            Err(e) => {
+                warn!("screen auto: keeping {}: {e}", self.current.describe());
+                false
+            }
+        }
+    }
+}
+
+/// KMS when a card's active CRTC shows a framebuffer we can read, else /dev/fb0; with the
+/// reason for the log.
+fn choose() -> Result<(Box<dyn Source>, String), SourceError> {
     match open("") {
         Ok(mut kms) => {
             // fbdev emulation on the CRTC: the console or a linuxfb UI owns the screen, and
@@ -274,23 +316,23 @@ pub(crate) fn auto() -> Result<Box<dyn Source>, SourceError> {
             if let Ok(mut fb) = Fbdev::open("/dev/fb0")
                 && same_picture(&mut kms, &mut fb)
             {
-                info!(
-                    "screen auto: fbdev:/dev/fb0 (kms:{} shows the same picture: no DRM master \
-                     but the console's)",
+                let why = format!(
+                    "fbdev:/dev/fb0 (kms:{} shows the same picture: no DRM master but the \
+                     console's)",
                     kms.path
                 );
-                return Ok(Box::new(fb));
+                return Ok((Box::new(fb), why));
             }
-            info!(
-                "screen auto: kms:{}:{} (a DRM master shows a framebuffer we can read)",
+            let why = format!(
+                "kms:{}:{} (a DRM master shows a framebuffer we can read)",
                 kms.path,
                 kms.connector()
             );
-            Ok(Box::new(kms))
+            Ok((Box::new(kms), why))
         }
         Err(e) => {
-            info!("screen auto: fbdev:/dev/fb0 (no KMS picture to read: {e})");
-            Ok(Box::new(Fbdev::open("/dev/fb0")?))
+            let why = format!("fbdev:/dev/fb0 (no KMS picture to read: {e})");
+            Ok((Box::new(Fbdev::open("/dev/fb0")?), why))
         }
     }
 }

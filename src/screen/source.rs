@@ -18,6 +18,11 @@ pub trait Source {
     fn frame(&mut self) -> Result<Frame<'_>, SourceError>;
     /// One line for logs, e.g. "fbdev:/dev/fb0 1024x768 XRGB8888".
     fn describe(&self) -> String;
+    /// `auto` decides again which screen to mirror (a compositor may have taken the display
+    /// since the agent started). True when the source changed; the others never do.
+    fn reselect(&mut self) -> bool {
+        false
+    }
 }
 
 /// Largest synthetic side: RDP desktops stop at 8192 too, and it bounds the allocation.
@@ -137,7 +142,7 @@ impl std::error::Error for SourceError {}
 pub fn open(spec: &str) -> Result<Box<dyn Source>, SourceError> {
     let bad = || SourceError::Spec(spec.to_owned());
     match spec {
-        "auto" => return super::kms::auto(),
+        "auto" => return Ok(Box::new(super::kms::Auto::open()?)),
         "kms" => return Ok(Box::new(super::kms::open("")?)),
         _ => {}
     }

@@ -42,10 +42,13 @@ fn query(call: &'static str) -> impl Fn(io::Error) -> KmsError {
 
 impl Card {
     /// Opens the card and asks for universal planes (without it primary and cursor planes
-    /// are hidden). Opening needs no DRM master: we never modeset.
+    /// are hidden). Reading needs no DRM master: we never modeset.
     pub(crate) fn open(path: &str) -> io::Result<Card> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let card = Card { file };
+        // The first opener of a card with no master becomes master, and a compositor started
+        // later could not take the display: give it back at once (fails when we are not).
+        let _ = drm::Device::release_master_lock(&card);
         drm::Device::set_client_capability(&card, drm::ClientCapability::UniversalPlanes, true)?;
         Ok(card)
     }
