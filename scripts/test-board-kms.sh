@@ -109,6 +109,9 @@ restart_agent() {
     wait_for 60 bash -c "[ \$(tr -d '\r' <'$BOARD_LOG' | grep -c 'INFO *listening on') -gt $before ]"
 }
 
+# The agent the board started (its first RSA key takes a while) listens before it is replaced.
+wait_for 90 bash -c "tr -d '\r' <'$BOARD_LOG' | grep -q 'INFO *listening on'" ||
+    { fail "boot" "the board's agent never listened"; exit 1; }
 # The shipped --screen auto, started while only the console is on the CRTC (sessions start at
 # once for this check: the consent flow is test-board.sh's).
 restart_agent "--consent-timeout-auto 0" || fail "restart" "no new listening line"
