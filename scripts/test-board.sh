@@ -247,9 +247,13 @@ prompt_case() { # prompt_case SIZE W H USER
         top=$(prompt_rect_after "$n0" 'Remote administrator 10\.0\.2\.2 connected') &&
         serial | tail -n +"$n0" | grep -q '"event":"consent-answered".*"accepted":true,"by":"local-prompt"' &&
         serial | tail -n +"$n0" | grep -q '"event":"session-started"'; then
-        board_screendump "$work/prompt-indicator-$s.png" || true
+        # fbdev emulation shows fb0's writes after its deferred-I/O delay: a few looks.
+        local tries=0
+        until board_screendump "$work/prompt-indicator-$s.png" &&
+            result=$("$PY" "$BOARD/promptcheck.py" box "$before" "$work/prompt-indicator-$s.png" "$top") ||
+            ((++tries >= 10)); do sleep 0.3; done
         cp "$work/prompt-indicator-$s.png" "/tmp/thinshadow-prompt-indicator-$s.png" 2>/dev/null || true
-        if result=$("$PY" "$BOARD/promptcheck.py" box "$before" "$work/prompt-indicator-$s.png" "$top"); then
+        if "$PY" "$BOARD/promptcheck.py" box "$before" "$work/prompt-indicator-$s.png" "$top" >/dev/null; then
             pass "[$t] local prompt accept" "Enter on the virtio keyboard: consent-answered by local-prompt, session-started; indicator: $result"
         else
             fail "[$t] local prompt accept" "indicator after Enter: $result"

@@ -40,6 +40,8 @@ if [ -x scripts/e2e-freerdp.sh ]; then
   step "end to end with xfreerdp"
   cargo build --quiet
   scripts/e2e-freerdp.sh
+  step "end to end with rdesktop (no FreeRDP or IronRDP code: RSA, Windows' finalization order, alpha plane)"
+  scripts/e2e-rdesktop.sh
 fi
 
 if [ -x scripts/test-board.sh ]; then

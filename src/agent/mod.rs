@@ -643,6 +643,7 @@ impl Agent {
                 reactivation,
                 max_request_size,
                 scr_blt,
+                skip_alpha,
             } => {
                 let activation = Activation {
                     width,
@@ -650,6 +651,7 @@ impl Agent {
                     reactivation,
                     max_request_size,
                     scr_blt,
+                    skip_alpha,
                 };
                 self.activated(token, activation, out, now);
             }
@@ -760,6 +762,7 @@ impl Agent {
             reactivation,
             max_request_size,
             scr_blt,
+            skip_alpha,
         } = activation;
         let Some(client) = self.clients.get_mut(&token) else {
             return;
@@ -796,6 +799,7 @@ impl Agent {
                 .encoder
                 .set_compression(client.rdp.compression());
         }
+        self.screen.encoder.set_skip_alpha(skip_alpha);
         self.screen
             .start(width, height, max_request_size, copies, now);
         self.sink.set_screen_size(width, height);
@@ -824,7 +828,11 @@ impl Agent {
     fn expire(&mut self, now: Instant) {
         for client in self.clients.values_mut() {
             if client.closing.is_none() && client.handshake_deadline.is_some_and(|d| now >= d) {
-                warn!("{}: handshake timed out", client.peer);
+                warn!(
+                    "{}: handshake timed out (at {})",
+                    client.peer,
+                    client.rdp.stage()
+                );
                 client.closing = Some(now);
             }
         }
@@ -1006,6 +1014,7 @@ struct Activation {
     reactivation: bool,
     max_request_size: u32,
     scr_blt: bool,
+    skip_alpha: bool,
 }
 
 /// Queues `out` for the client and writes what the socket takes now. A write error, or a

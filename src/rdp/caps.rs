@@ -78,6 +78,8 @@ pub struct ClientLimits {
     pub desktop_height: u16,
     /// The client draws ScrBlt primary orders (screen-to-screen copies).
     pub scr_blt: bool,
+    /// The client reads planar bitmaps without an alpha plane (DRAW_ALLOW_SKIP_ALPHA).
+    pub skip_alpha: bool,
 }
 
 impl ClientLimits {
@@ -88,6 +90,7 @@ impl ClientLimits {
             desktop_width: 0,
             desktop_height: 0,
             scr_blt: false,
+            skip_alpha: false,
         };
         for set in capabilities {
             match set {
@@ -97,6 +100,9 @@ impl ClientLimits {
                 CapabilitySet::Bitmap(b) => {
                     limits.desktop_width = b.desktop_width;
                     limits.desktop_height = b.desktop_height;
+                    limits.skip_alpha = b
+                        .drawing_flags
+                        .contains(BitmapDrawingFlags::ALLOW_SKIP_ALPHA);
                 }
                 CapabilitySet::Order(o) => {
                     limits.scr_blt = o.clone().get_support_flag(OrderSupportIndex::ScrBlt);

@@ -63,6 +63,8 @@ pub enum Event {
         max_request_size: u32,
         /// The client does screen-to-screen copies (ScrBlt orders).
         scr_blt: bool,
+        /// The client reads planar bitmaps without an alpha plane.
+        skip_alpha: bool,
     },
     Input(InputEvent),
     /// `true`: the client is minimised and wants no graphics.
@@ -121,8 +123,8 @@ pub struct Connection {
     client_name: String,
     /// The bulk compression the client accepts (its Client Info PDU), None: none.
     compression: Option<CompressionType>,
-    /// Our Synchronize was sent early (Windows' order): the acceptor's is kept back.
-    synchronized: bool,
+    /// Finalization answers sent as the client's PDUs came (Windows' order).
+    early: lenient::EarlyAnswers,
 }
 
 impl Connection {
@@ -150,7 +152,7 @@ impl Connection {
             authenticated: false,
             client_name: String::new(),
             compression: None,
-            synchronized: false,
+            early: lenient::EarlyAnswers::default(),
         }
     }
 
@@ -311,11 +313,11 @@ impl Connection {
         self.scratch.clear();
         let mut unsent = false;
         let mut confirm_active = None;
+        let mut before = None;
         let step = match acceptor.next_pdu_hint() {
             None => {
-                // Windows' order: the server's Synchronize went out with the Confirm Active.
-                unsent = self.synchronized && lenient::sends_synchronize(&acceptor);
-                self.synchronized &= !unsent;
+                // Windows' order: this answer went out when the client's PDU came.
+                unsent = self.early.already_sent(&acceptor);
                 acceptor.step_no_input(&mut self.scratch)
             }
             Some(_) => {
@@ -350,6 +352,7 @@ impl Connection {
                 if awaits_client_info(&acceptor) {
                     self.compression = client_compression(&frame);
                 }
+                before = lenient::finalization_stage(&acceptor);
                 acceptor.step(&frame, None, &mut self.scratch)
             }
         };
@@ -359,10 +362,9 @@ impl Connection {
         }
         step.map_err(|e| ConnError::Protocol(format!("handshake: {e}")))?;
         if let Some(frame) = confirm_active.filter(|_| !lenient::awaits_confirm_active(&acceptor)) {
-            // Windows answers a Confirm Active with its Synchronize at once; aardwolf waits
-            // for it before it sends its own.
-            self.synchronized = lenient::synchronize_now(&frame, out);
+            self.early.confirm_active(&frame, out);
         }
+        self.early.took(before, &acceptor, out);
 
         if let Some(result) = acceptor.get_result() {
             self.accepted(acceptor, result, out, events)?;
@@ -481,6 +483,7 @@ impl Connection {
             reactivation: result.reactivation,
             max_request_size: limits.max_request_size,
             scr_blt: limits.scr_blt,
+            skip_alpha: limits.skip_alpha,
         });
         for raw in &result.input_events {
             self.input_frame(raw, out, events)?;
@@ -606,6 +609,17 @@ fn with_real_share_length(frame: Vec<u8>) -> Vec<u8> {
             fixed
         }
         None => frame,
+    }
+}
+
+impl Connection {
+    /// Where the handshake is, for a log line ("ConnectionFinalization", "credssp", ...).
+    pub fn stage(&self) -> &'static str {
+        match &self.phase {
+            Phase::Accepting(acceptor) | Phase::Active(acceptor) => acceptor.state().name(),
+            Phase::Credssp { .. } => "credssp",
+            Phase::Closed => "closed",
+        }
     }
 }
 

@@ -9,10 +9,14 @@
 //!   payload + 24 instead of + 18): IronRDP reads the difference as padding that is not
 //!   there. The real size, from the MCS length, is written in. (uncompressedLength, also
 //!   off in aardwolf's PDUs, is not read by IronRDP.)
+//! - Windows answers each finalization PDU as it arrives (Synchronize after the Confirm
+//!   Active, Cooperate, Granted Control); the acceptor answers only after the Font List.
+//!   rdesktop waits for each answer before it sends its Font List, aardwolf for the
+//!   Synchronize: `EarlyAnswers` sends them in Windows' order and holds the acceptor's back.
 //! - Erect Domain Request `04 00 01 00 01` (aardwolf: a zero-length PER integer) needs
 //!   nothing: ironrdp-pdu 0.11 reads a zero-length integer as 0 (a test pins that).
 
-use ironrdp_acceptor::{Acceptor, AcceptorState, ChannelConnectionState, FinalizationState};
+use ironrdp_acceptor::{Acceptor, AcceptorState, ChannelConnectionState};
 use ironrdp_connector::Sequence as _;
 use ironrdp_core::{WriteBuf, decode, encode_vec};
 use ironrdp_pdu::mcs::{ChannelJoinRequest, SendDataRequest};
@@ -88,31 +92,72 @@ pub(super) fn awaits_confirm_or_finalization(acceptor: &Acceptor) -> bool {
     )
 }
 
-/// The acceptor's next step writes its Synchronize PDU.
-pub(super) fn sends_synchronize(acceptor: &Acceptor) -> bool {
+/// The acceptor's finalization step, by name ("WaitControlCooperate", ...).
+pub(super) fn finalization_stage(acceptor: &Acceptor) -> Option<&'static str> {
     let state = acceptor.state().as_any().downcast_ref::<AcceptorState>();
     let Some(AcceptorState::ConnectionFinalization { finalization, .. }) = state else {
-        return false;
+        return None;
     };
-    let inner = finalization
-        .state()
-        .as_any()
-        .downcast_ref::<FinalizationState>();
-    matches!(inner, Some(FinalizationState::SendSynchronizeConfirm))
+    Some(finalization.state().name())
 }
 
-/// Writes the server's Synchronize to the channels the Confirm Active `frame` came on;
-/// `false` if it is not MCS data.
-pub(super) fn synchronize_now(frame: &[u8], out: &mut Vec<u8>) -> bool {
-    let Ok(data) = decode::<X224<SendDataRequest<'_>>>(frame) else {
-        return false;
-    };
-    let channels = super::pdu::Channels {
-        io: data.0.channel_id,
-        user: data.0.initiator_id,
-    };
-    super::pdu::synchronize(channels, out);
-    true
+/// The acceptor's answers, in its order; `EarlyAnswers::sent` counts how many went out early.
+const ANSWERS: [&str; 3] = [
+    "SendSynchronizeConfirm",
+    "SendControlCooperateConfirm",
+    "SendGrantedControlConfirm",
+];
+
+/// The finalization answers sent before the acceptor would (Windows' order), per activation.
+#[derive(Debug, Default)]
+pub(super) struct EarlyAnswers {
+    channels: Option<super::pdu::Channels>,
+    sent: usize,
+}
+
+impl EarlyAnswers {
+    /// The Confirm Active `frame` was taken: the server's Synchronize, on its channels.
+    pub(super) fn confirm_active(&mut self, frame: &[u8], out: &mut Vec<u8>) {
+        *self = EarlyAnswers::default();
+        let Ok(data) = decode::<X224<SendDataRequest<'_>>>(frame) else {
+            return;
+        };
+        let channels = super::pdu::Channels {
+            io: data.0.channel_id,
+            user: data.0.initiator_id,
+        };
+        super::pdu::synchronize(channels, out);
+        *self = EarlyAnswers {
+            channels: Some(channels),
+            sent: 1,
+        };
+    }
+
+    /// The acceptor took a client PDU and moved from `before` to where it is now: the
+    /// answer to a Control Cooperate or a Request Control, each once and in order.
+    pub(super) fn took(&mut self, before: Option<&str>, acceptor: &Acceptor, out: &mut Vec<u8>) {
+        let Some(channels) = self.channels else {
+            return;
+        };
+        match (before, finalization_stage(acceptor), self.sent) {
+            (Some("WaitControlCooperate"), Some("WaitRequestControl"), 1) => {
+                super::pdu::cooperate(channels, out);
+                self.sent = 2;
+            }
+            (Some("WaitRequestControl"), Some("WaitFontList"), 2) => {
+                super::pdu::granted_control(channels, out);
+                self.sent = 3;
+            }
+            _ => {}
+        }
+    }
+
+    /// The acceptor's next step writes an answer that already went out: drop its output.
+    pub(super) fn already_sent(&self, acceptor: &Acceptor) -> bool {
+        finalization_stage(acceptor)
+            .and_then(|stage| ANSWERS.iter().position(|a| *a == stage))
+            .is_some_and(|index| index < self.sent)
+    }
 }
 
 /// `frame` with its Data PDU's totalLength set to the real size, or `None` when it is not

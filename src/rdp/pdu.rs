@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use ironrdp_core::encode_vec;
 use ironrdp_pdu::mcs::{DisconnectProviderUltimatum, DisconnectReason, SendDataIndication};
 use ironrdp_pdu::rdp::client_info::CompressionType;
+use ironrdp_pdu::rdp::finalization_messages::{ControlAction, ControlPdu};
 use ironrdp_pdu::rdp::headers::{
     CompressionFlags, ServerDeactivateAll, ShareControlHeader, ShareControlPdu, ShareDataHeader,
     ShareDataPdu, StreamPriority,
@@ -82,6 +83,26 @@ pub fn synchronize(channels: Channels, out: &mut Vec<u8>) {
         target_user_id: channels.user,
     };
     share_data(channels, ShareDataPdu::Synchronize(pdu), out);
+}
+
+/// The server's Control Cooperate (MS-RDPBCGR 2.2.1.15).
+pub fn cooperate(channels: Channels, out: &mut Vec<u8>) {
+    let pdu = ControlPdu {
+        action: ControlAction::Cooperate,
+        grant_id: 0,
+        control_id: 0,
+    };
+    share_data(channels, ShareDataPdu::Control(pdu), out);
+}
+
+/// The server's Granted Control (MS-RDPBCGR 2.2.1.16): granted to the client's user channel.
+pub fn granted_control(channels: Channels, out: &mut Vec<u8>) {
+    let pdu = ControlPdu {
+        action: ControlAction::GrantedControl,
+        grant_id: channels.user,
+        control_id: u32::from(ironrdp_pdu::rdp::capability_sets::SERVER_CHANNEL_ID),
+    };
+    share_data(channels, ShareDataPdu::Control(pdu), out);
 }
 
 pub fn set_error_info(channels: Channels, reason: EndReason, out: &mut Vec<u8>) {

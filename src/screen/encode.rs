@@ -43,7 +43,13 @@ pub const DEFAULT_MAX_UPDATE_LEN: usize = update_len(MAX_PIXELS);
 
 /// Worst-case update size for a bitmap of `pixels` (planes stored raw when RLE does not pay).
 const fn update_len(pixels: usize) -> usize {
-    BITMAP_OVERHEAD + STREAM_OVERHEAD + 3 * pixels
+    update_len_at(3, pixels)
+}
+
+/// The same with `per_pixel` bytes at worst: 3 for raw colour planes, 4 for a client that
+/// needs the alpha plane (it then gets an uncompressed bitmap when RLE does not pay).
+const fn update_len_at(per_pixel: usize, pixels: usize) -> usize {
+    BITMAP_OVERHEAD + STREAM_OVERHEAD + per_pixel * pixels
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +113,13 @@ pub struct BitmapEncoder {
     /// sent, for `Damage::sent`.
     sent: Vec<(u16, u16, u64)>,
     track_sent: bool,
+    /// The client did not set DRAW_ALLOW_SKIP_ALPHA: every planar stream carries an alpha
+    /// plane (rdesktop reads no other), else an uncompressed bitmap is sent.
+    alpha_plane: bool,
+    /// The opaque alpha plane of the largest piece.
+    alpha: Vec<u8>,
+    /// What `set_max_update_len` was last given.
+    max_update_len: usize,
 }
 
 /// A bulk compressor and the type it announces in each fragment.
@@ -156,6 +169,9 @@ impl BitmapEncoder {
             row: Vec::new(),
             sent: Vec::new(),
             track_sent: false,
+            alpha_plane: false,
+            alpha: Vec::new(),
+            max_update_len: DEFAULT_MAX_UPDATE_LEN,
         };
         e.set_max_update_len(DEFAULT_MAX_UPDATE_LEN);
         e
@@ -165,7 +181,9 @@ impl BitmapEncoder {
     /// MaxRequestSize, or MAX_FRAGMENT_PAYLOAD for a client without it (one fragment each).
     /// Values above DEFAULT_MAX_UPDATE_LEN change nothing; below 44 they act as 44 (one 4x1 bitmap).
     pub fn set_max_update_len(&mut self, len: usize) {
-        let pixels = len.saturating_sub(update_len(0)) / 3;
+        self.max_update_len = len;
+        let per_pixel = self.worst_per_pixel();
+        let pixels = len.saturating_sub(update_len(0)) / per_pixel;
         self.max_pixels = pixels.clamp(4, MAX_PIXELS);
         // Reserve once; `encode` never grows them past this.
         let planes = 3 * self.max_pixels;
@@ -174,8 +192,29 @@ impl BitmapEncoder {
             buf.shrink_to(0);
         }
         self.planes.reserve_exact(planes);
-        self.stream.reserve_exact(planes + STREAM_OVERHEAD);
-        self.update.reserve_exact(update_len(self.max_pixels));
+        self.stream
+            .reserve_exact(per_pixel * self.max_pixels + STREAM_OVERHEAD);
+        self.update
+            .reserve_exact(update_len_at(per_pixel, self.max_pixels));
+        self.alpha = if self.alpha_plane {
+            vec![0xFF; self.max_pixels]
+        } else {
+            Vec::new()
+        };
+    }
+
+    /// Whether the client may be sent planar streams without an alpha plane: its Bitmap
+    /// capability's DRAW_ALLOW_SKIP_ALPHA (MS-RDPBCGR 2.2.7.1.2). Call before
+    /// `set_max_update_len`'s final call, or it is applied again here.
+    pub fn set_skip_alpha(&mut self, allowed: bool) {
+        if self.alpha_plane == allowed {
+            self.alpha_plane = !allowed;
+            self.set_max_update_len(self.max_update_len);
+        }
+    }
+
+    fn worst_per_pixel(&self) -> usize {
+        if self.alpha_plane { 4 } else { 3 }
     }
 
     /// Compresses every fragment from now on with RDP bulk compression of `kind` (the type the
@@ -201,7 +240,7 @@ impl BitmapEncoder {
 
     /// The largest reassembled update `encode` produces now.
     pub fn max_update_len(&self) -> usize {
-        update_len(self.max_pixels)
+        update_len_at(self.worst_per_pixel(), self.max_pixels)
     }
 
     /// Appends to `out` fast-path bitmap updates for `rect` of `frame` (clipped to the frame; an
@@ -301,27 +340,33 @@ impl BitmapEncoder {
                 plane[o + w..o + w4].fill(edge);
             }
         }
-        // RLE gets at most the raw size: if it does not fit, raw planes are smaller anyway.
-        let raw_len = 3 * n + STREAM_OVERHEAD;
         self.stream.clear();
-        let rle = rle_pays([r, g, b], w4, h) && {
-            let header = BitmapStreamHeader {
-                enable_rle_compression: true,
-                use_alpha: false,
-                color_plane_definition: ColorPlaneDefinition::Argb,
-            };
-            self.stream.resize(header.size(), 0);
-            ironrdp_core::encode_cursor(&header, &mut WriteCursor::new(&mut self.stream))
-                .map_err(codec("planar header"))?;
-            [&*r, &*g, &*b]
-                .into_iter()
-                .all(|plane| encode_plane(plane, w4, h, &mut self.delta, &mut self.stream, raw_len))
-        };
-        let len = if rle {
-            self.stream.len()
+        let (len, compressed) = if self.alpha_plane {
+            self.with_alpha_plane(n, w4, h)?
         } else {
-            self.stream.resize(raw_len, 0);
-            raw_planes([r, g, b], &mut self.stream)?
+            // RLE gets at most the raw size: if it does not fit, raw planes are smaller anyway.
+            let raw_len = 3 * n + STREAM_OVERHEAD;
+            let (r, gb) = self.planes.split_at(n);
+            let (g, b) = gb.split_at(n);
+            let rle = rle_pays([r, g, b], w4, h) && {
+                let header = BitmapStreamHeader {
+                    enable_rle_compression: true,
+                    use_alpha: false,
+                    color_plane_definition: ColorPlaneDefinition::Argb,
+                };
+                self.stream.resize(header.size(), 0);
+                ironrdp_core::encode_cursor(&header, &mut WriteCursor::new(&mut self.stream))
+                    .map_err(codec("planar header"))?;
+                [r, g, b].into_iter().all(|plane| {
+                    encode_plane(plane, w4, h, &mut self.delta, &mut self.stream, raw_len)
+                })
+            };
+            if rle {
+                (self.stream.len(), true)
+            } else {
+                self.stream.resize(raw_len, 0);
+                (raw_planes([r, g, b], &mut self.stream)?, true)
+            }
         };
         // n <= MAX_PIXELS, so these sizes fit u16 (checked by `pieces`).
         let data = BitmapData {
@@ -334,8 +379,12 @@ impl BitmapEncoder {
             width: w4 as u16,
             height: p.h,
             bits_per_pixel: 32,
-            compression_flags: Compression::BITMAP_COMPRESSION,
-            compressed_data_header: Some(CompressedDataHeader {
+            compression_flags: if compressed {
+                Compression::BITMAP_COMPRESSION
+            } else {
+                Compression::empty()
+            },
+            compressed_data_header: compressed.then_some(CompressedDataHeader {
                 main_body_size: len as u16,
                 scan_width: w4 as u16,
                 uncompressed_size: (n * 4) as u16,
@@ -347,6 +396,42 @@ impl BitmapEncoder {
         BitmapUpdateData::encode_header(1, &mut cursor).map_err(codec("bitmap update"))?;
         data.encode(&mut cursor).map_err(codec("bitmap data"))?;
         fragment(&self.update, self.bulk.as_mut(), out)
+    }
+}
+
+impl BitmapEncoder {
+    /// The planes of one piece as an RLE stream with an opaque alpha plane first, or, when
+    /// that would be larger, as an uncompressed 32-bpp bitmap (B, G, R, X; rows bottom-up).
+    /// Returns the stream's length and whether it is compressed.
+    fn with_alpha_plane(
+        &mut self,
+        n: usize,
+        w4: usize,
+        h: usize,
+    ) -> Result<(usize, bool), EncodeError> {
+        let raw_len = 4 * n;
+        let (r, gb) = self.planes.split_at(n);
+        let (g, b) = gb.split_at(n);
+        let header = BitmapStreamHeader {
+            enable_rle_compression: true,
+            use_alpha: true,
+            color_plane_definition: ColorPlaneDefinition::Argb,
+        };
+        self.stream.resize(header.size(), 0);
+        ironrdp_core::encode_cursor(&header, &mut WriteCursor::new(&mut self.stream))
+            .map_err(codec("planar header"))?;
+        let alpha = &self.alpha[..n];
+        let rle = [alpha, r, g, b]
+            .into_iter()
+            .all(|plane| encode_plane(plane, w4, h, &mut self.delta, &mut self.stream, raw_len));
+        if rle {
+            return Ok((self.stream.len(), true));
+        }
+        self.stream.clear();
+        for i in 0..n {
+            self.stream.extend_from_slice(&[b[i], g[i], r[i], 0xFF]);
+        }
+        Ok((raw_len, false))
     }
 }
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# End to end with rdesktop 1.9 (Debian `rdesktop`): an RDP client that shares no code with
+# FreeRDP or IronRDP. It needs an RSA certificate, Windows' finalization order (each answer as
+# the client's PDU comes) and planar bitmaps with an alpha plane (it sets no
+# DRAW_ALLOW_SKIP_ALPHA). Its CredSSP is Kerberos only, so it logs in with TLS security.
+#
+# Usage: scripts/e2e-rdesktop.sh        Env: THINSHADOW_BIN (default target/debug/thinshadow),
+#        E2E_DEADLINE (seconds for the whole run, default 120).
+# Cases: (a) the window equals the served picture pixel for pixel, (b) it follows a change,
+#        (c) a wrong password gets no session (login-failed audited, no window).
+# Ends with "N passed, M failed"; non-zero exit when a case failed.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+PY=/usr/bin/python3
+PIX=$HERE/e2e/pixels.py
+BIN=${THINSHADOW_BIN:-$REPO/target/debug/thinshadow}
+DEADLINE=${E2E_DEADLINE:-120}
+W=1024 H=768
+
+for tool in Xvfb rdesktop xdotool display timeout; do
+    command -v "$tool" >/dev/null || { echo "missing tool: $tool (scripts/setup.sh installs it)" >&2; exit 2; }
+done
+[[ -x $BIN ]] || { echo "no thinshadow binary at $BIN (cargo build)" >&2; exit 2; }
+
+# shellcheck source=SCRIPTDIR/lib/procs.sh
+. "$HERE/lib/procs.sh"
+T=$(mktemp -d /tmp/thinshadow-rdesktop.XXXXXX)
+PIDS=() PASSED=0 FAILED=0
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+    echo "$PASSED passed, $FAILED failed"
+    ((FAILED)) && echo "logs kept in $T" || rm -rf "$T"
+    ((FAILED == 0))
+}
+trap cleanup EXIT
+pass() { PASSED=$((PASSED + 1)); echo "PASS $1: $2"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
+wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do ((SECONDS < end)) || return 1; sleep 0.2; done; }
+
+xvfb() { # xvfb NAME WxH -> DPY, FB
+    mkdir -p "$T/$1"
+    : >"$T/$1.dpy"
+    timeout -k 3 "$DEADLINE" Xvfb -displayfd 3 -screen 0 "${2}x24" -fbdir "$T/$1" -nocursor -noreset -nolisten tcp \
+        3>"$T/$1.dpy" >/dev/null 2>&1 &
+    PIDS+=("$!")
+    wait_for 15 grep -q . "$T/$1.dpy" || { echo "Xvfb $1 did not start" >&2; exit 2; }
+    DPY=":$(head -n 1 "$T/$1.dpy" | tr -dc 0-9)" FB=$T/$1/Xvfb_screen0
+}
+xvfb src "${W}x${H}"
+SRC_DPY=$DPY SRC_FB=$FB
+xvfb cli 1280x1024
+CLI_DPY=$DPY CLI_FB=$FB
+
+paint() { # paint PNG: the source's root window shows it
+    DISPLAY=$SRC_DPY timeout 15 display -window root "$1" >/dev/null 2>&1 || true
+    "$PY" "$PIX" wait-match "$1" "$SRC_FB" --timeout 5 >/dev/null
+}
+"$PY" "$PIX" gen "$T/pic1.png" --variant 1 --size "${W}x${H}"
+"$PY" "$PIX" gen "$T/pic2.png" --variant 2 --size "${W}x${H}"
+paint "$T/pic1.png" || { echo "could not paint the source display" >&2; exit 2; }
+
+PORT=$("$PY" "$PIX" freeport)
+# Sessions at once for this test (the shipped default asks the local user for 30 s).
+timeout -k 3 "$DEADLINE" "$BIN" serve --listen "127.0.0.1:$PORT" --screen "xwd:$SRC_FB" --state-dir "$T/state" \
+    --control "$T/control.sock" --consent-timeout-auto 0 >"$T/agent.log" 2>&1 &
+PIDS+=("$!")
+wait_for 30 test -S "$T/control.sock" || { echo "the agent did not start: $(tail -n 3 "$T/agent.log")" >&2; exit 2; }
+PASSWORD=$("$BIN" creds --state-dir "$T/state" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["password"])')
+
+# rdesktop SESSION-NAME PASSWORD: in the background; "yes" trusts the self-signed certificate.
+rdesktop_run() {
+    mkdir -p "$T/home"
+    echo yes | env HOME="$T/home" DISPLAY="$CLI_DPY" timeout -k 3 60 rdesktop -D -g "${W}x${H}" -u admin -p "$2" \
+        "127.0.0.1:$PORT" >"$T/$1.log" 2>&1 &
+    RD_PID=$!
+    PIDS+=("$RD_PID")
+}
+find_win() { WIN=$(DISPLAY=$CLI_DPY xdotool search --onlyvisible --name '^rdesktop' 2>/dev/null | head -n 1) && [[ -n $WIN ]]; }
+
+# (a) and (b)
+rdesktop_run session "$PASSWORD"
+if wait_for 30 find_win; then
+    X= Y=
+    eval "$(DISPLAY=$CLI_DPY xdotool getwindowgeometry --shell "$WIN" | grep -E '^(X|Y)=[0-9]+$')"
+    rc=0
+    result=$("$PY" "$PIX" wait-match "$T/pic1.png" "$CLI_FB" --crop "$X,$Y,$W,$H" --timeout 20 2>&1) || rc=$?
+    ((rc == 0)) && pass "a pixels" "rdesktop's window: $result" || fail "a pixels" "$result"
+    paint "$T/pic2.png"
+    rc=0
+    result=$("$PY" "$PIX" wait-match "$T/pic2.png" "$CLI_FB" --crop "$X,$Y,$W,$H" --timeout 20 2>&1) || rc=$?
+    ((rc == 0)) && pass "b change" "after the picture changed: $result" || fail "b change" "$result"
+    if grep -q 'failed to decompress' "$T/session.log"; then
+        fail "a bitmaps" "rdesktop could not read some bitmaps: $(grep -c 'failed to decompress' "$T/session.log") times"
+    fi
+else
+    fail "a pixels" "no rdesktop window: $(tail -n 2 "$T/session.log" | tr '\n' '|'); agent: $(grep -E 'WARN|timed out' "$T/agent.log" | tail -n 2 | tr '\n' '|')"
+fi
+stop_pid "$RD_PID"
+
+# (c) a wrong password: refused after Client Info, audited, and no window opens.
+wait_for 10 bash -c "! DISPLAY=$CLI_DPY xdotool search --onlyvisible --name '^rdesktop' >/dev/null 2>&1" || true
+rdesktop_run wrong "${PASSWORD}x"
+if wait_for 20 grep -q '"event":"login-failed"' "$T/agent.log"; then
+    wait "$RD_PID" 2>/dev/null || true
+    if find_win; then
+        fail "c wrong password" "a window opened"
+    else
+        pass "c wrong password" "login-failed audited, no session (rdesktop: $(grep -v '^ \|^$' "$T/wrong.log" | tail -n 1))"
+    fi
+else
+    fail "c wrong password" "no login-failed line: $(grep -E 'WARN|INFO' "$T/agent.log" | tail -n 3 | tr '\n' '|')"
+fi
