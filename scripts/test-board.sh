@@ -418,6 +418,12 @@ run_size() {
         return 1
     fi
     pass "[$t] credentials" "CREDS line ${t_creds} s after QEMU start: user $user, a ${#password}-character password, port $(creds_field "$json" port), cert ${cert:0:23}…"
+    # The address the admin types: the board's eth0 (10.0.2.15), published by the static binary.
+    if [[ $(creds_field "$json" addresses) == *"'10.0.2.15'"* ]]; then
+        pass "[$t] published address" "addresses $(creds_field "$json" addresses)"
+    else
+        fail "[$t] published address" "eth0's 10.0.2.15 is not in the CREDS line: $(creds_field "$json" addresses)"
+    fi
 
     # Boot-to-serving: the guest's uptime when the agent logged "listening on". The agent's log
     # stamps are wall-clock seconds; find the boot's wall-clock time at a second boundary.

@@ -81,23 +81,10 @@ fn json_string(text: &str) -> String {
 /// zone the admin cannot know).
 pub fn addresses() -> Vec<IpAddr> {
     let mut found: Vec<IpAddr> = Vec::new();
-    if let Ok(list) = nix::ifaddrs::getifaddrs() {
-        for ifaddr in list {
-            let Some(address) = ifaddr.address else {
-                continue;
-            };
-            let ip = if let Some(v4) = address.as_sockaddr_in() {
-                IpAddr::V4(v4.ip())
-            } else if let Some(v6) = address.as_sockaddr_in6() {
-                IpAddr::V6(v6.ip())
-            } else {
-                continue;
-            };
-            let link_local_v6 =
-                matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
-            if !ip.is_loopback() && !link_local_v6 && !found.contains(&ip) {
-                found.push(ip);
-            }
+    for ip in crate::sys::ifaddrs::all() {
+        let link_local_v6 = matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+        if !ip.is_loopback() && !link_local_v6 && !found.contains(&ip) {
+            found.push(ip);
         }
     }
     found.sort_by_key(|ip| ip.is_ipv6());
