@@ -27,7 +27,9 @@ pub(crate) fn all() -> Vec<IpAddr> {
                 match i32::from((*addr).sa_family) {
                     libc::AF_INET => {
                         let sin = &*addr.cast::<libc::sockaddr_in>();
-                        Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+                        Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                            sin.sin_addr.s_addr,
+                        ))))
                     }
                     libc::AF_INET6 => {
                         let sin6 = &*addr.cast::<libc::sockaddr_in6>();
