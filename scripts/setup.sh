@@ -12,7 +12,7 @@ APT_PACKAGES=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static       # aarch64 build and unit tests
   qemu-system-arm ipxe-qemu kmod cpio xz-utils binutils python3      # board: boot, modules, initramfs, QMP
   freerdp2-x11 rdesktop xvfb x11-apps xdotool imagemagick python3-pil  # real-client end-to-end tests
-  iproute2 procps ca-certificates                                    # ss (e2e), ps (bench), HTTPS
+  iproute2 procps ca-certificates python3-venv                       # ss (e2e), ps (bench), HTTPS, aardwolf's venv
 )
 RUST_TARGET=aarch64-unknown-linux-musl
 

@@ -42,6 +42,8 @@ if [ -x scripts/e2e-freerdp.sh ]; then
   scripts/e2e-freerdp.sh
   step "end to end with rdesktop (no FreeRDP or IronRDP code: RSA, Windows' finalization order, alpha plane)"
   scripts/e2e-rdesktop.sh
+  step "end to end with aardwolf (pip; SPNEGO like mstsc, Windows' leniency)"
+  scripts/e2e-aardwolf.sh
 fi
 
 if [ -x scripts/test-board.sh ]; then

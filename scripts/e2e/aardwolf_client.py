@@ -28,9 +28,18 @@ def difference(shot, ref):
     from PIL import ImageChops
     diff = ImageChops.difference(shot, ref)
     mask = diff.convert("L").point(lambda v: 255 if v else 0)
-    count = sum(1 for v in mask.getdata() if v)
+    count = sum(1 for v in mask.get_flattened_data() if v) if hasattr(mask, "get_flattened_data") else sum(1 for v in mask.getdata() if v)
     top = max(hi for _, hi in diff.getextrema())
     return count, top
+
+
+def blue_red(image):
+    """aardwolf's 32-bpp bitmap decoder (its Rust `_rle`) writes B, G, R, A, which it hands
+    to PIL as RGBA: red and blue come out swapped (xfreerdp, rdesktop and IronRDP draw the
+    same stream in the picture's colours). This puts them back."""
+    from PIL import Image
+    r, g, b = image.split()
+    return Image.merge("RGB", (b, g, r))
 
 
 async def session(args):
@@ -64,7 +73,7 @@ async def session(args):
                 return 1
             if not conn.desktop_buffer_has_data:
                 continue
-            shot = conn.get_desktop_buffer(VIDEO_FORMAT.PIL).convert("RGB")
+            shot = blue_red(conn.get_desktop_buffer(VIDEO_FORMAT.PIL).convert("RGB"))
             if ref is None:
                 print(f"logged in; desktop {shot.size[0]}x{shot.size[1]} drawn")
                 return 0

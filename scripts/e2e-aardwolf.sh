@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# End to end with aardwolf (PyPI, a Python RDP client with its own stack): its CredSSP wraps
+# NTLM in SPNEGO as mstsc does, its MCS and share headers are off where Windows forgives them.
+# Installs aardwolf into a venv under target/ the first time (needs PyPI and python3-venv).
+#
+# Usage: scripts/e2e-aardwolf.sh        Env: THINSHADOW_BIN (default target/debug/thinshadow),
+#        AARDWOLF_VENV (default target/aardwolf-venv).
+# Cases: (a) NLA over SPNEGO: its desktop buffer equals the served picture, (b) the same with
+#        TLS security, (c) a wrong password: CredSSP refuses with STATUS_LOGON_FAILURE.
+# Ends with "N passed, M failed"; non-zero exit when a case failed.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+PY=/usr/bin/python3
+PIX=$HERE/e2e/pixels.py
+BIN=${THINSHADOW_BIN:-$REPO/target/debug/thinshadow}
+VENV=${AARDWOLF_VENV:-$REPO/target/aardwolf-venv}
+# Pinned: the version these cases were written against.
+AARDWOLF=aardwolf==0.2.16
+W=1024 H=768
+
+[[ -x $BIN ]] || { echo "no thinshadow binary at $BIN (cargo build)" >&2; exit 2; }
+if ! "$VENV/bin/python" -c 'import aardwolf, PIL' 2>/dev/null; then
+    echo "e2e-aardwolf: installing $AARDWOLF into $VENV"
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+    timeout 600 "$VENV/bin/pip" install -q "$AARDWOLF" pillow
+fi
+
+# shellcheck source=SCRIPTDIR/lib/procs.sh
+. "$HERE/lib/procs.sh"
+T=$(mktemp -d /tmp/thinshadow-aardwolf.XXXXXX)
+PIDS=() PASSED=0 FAILED=0
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+    echo "$PASSED passed, $FAILED failed"
+    ((FAILED)) && echo "logs kept in $T" || rm -rf "$T"
+    ((FAILED == 0))
+}
+trap cleanup EXIT
+pass() { PASSED=$((PASSED + 1)); echo "PASS $1: $2"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
+wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do ((SECONDS < end)) || return 1; sleep 0.2; done; }
+
+# The served picture, on an Xvfb screen file the agent maps.
+"$PY" "$PIX" gen "$T/pic.png" --variant 1 --size "${W}x${H}"
+mkdir -p "$T/src"
+: >"$T/src.dpy"
+timeout -k 3 300 Xvfb -displayfd 3 -screen 0 "${W}x${H}x24" -fbdir "$T/src" -nocursor -noreset -nolisten tcp \
+    3>"$T/src.dpy" >/dev/null 2>&1 &
+PIDS+=("$!")
+wait_for 15 grep -q . "$T/src.dpy" || { echo "Xvfb did not start" >&2; exit 2; }
+DISPLAY=":$(head -n 1 "$T/src.dpy" | tr -dc 0-9)" timeout 15 display -window root "$T/pic.png" >/dev/null 2>&1 || true
+"$PY" "$PIX" wait-match "$T/pic.png" "$T/src/Xvfb_screen0" --timeout 5 >/dev/null ||
+    { echo "could not paint the source display" >&2; exit 2; }
+
+PORT=$("$PY" "$PIX" freeport)
+# Sessions at once for this test (the shipped default asks the local user for 30 s).
+timeout -k 3 300 "$BIN" serve --listen "127.0.0.1:$PORT" --screen "xwd:$T/src/Xvfb_screen0" --state-dir "$T/state" \
+    --control "$T/control.sock" --consent-timeout-auto 0 >"$T/agent.log" 2>&1 &
+PIDS+=("$!")
+wait_for 30 test -S "$T/control.sock" || { echo "the agent did not start: $(tail -n 3 "$T/agent.log")" >&2; exit 2; }
+PASSWORD=$("$BIN" creds --state-dir "$T/state" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["password"])')
+
+client() { # client SEC PASSWORD [--ref PIC]: the aardwolf client's one line; its exit code in RC
+    RC=0
+    OUT=$(timeout -k 3 60 "$VENV/bin/python" "$HERE/e2e/aardwolf_client.py" --port "$PORT" --user admin \
+        --password "$2" --sec "$1" --width "$W" --height "$H" --timeout 20 "${@:3}" 2>"$T/aardwolf-$1.err") || RC=$?
+}
+
+client nla "$PASSWORD" --ref "$T/pic.png"
+((RC == 0)) && pass "a nla" "SPNEGO+NTLM login, $OUT" || fail "a nla" "exit $RC: $OUT $(tail -n 1 "$T/aardwolf-nla.err")"
+client tls "$PASSWORD" --ref "$T/pic.png"
+((RC == 0)) && pass "b tls" "$OUT" || fail "b tls" "exit $RC: $OUT $(tail -n 1 "$T/aardwolf-tls.err")"
+client nla "${PASSWORD}x"
+if ((RC == 3)) && [[ $OUT == *0xc000006d* ]] && grep -q '"event":"login-failed"' "$T/agent.log"; then
+    pass "c wrong password" "$OUT; login-failed audited"
+else
+    fail "c wrong password" "exit $RC: $OUT"
+fi
