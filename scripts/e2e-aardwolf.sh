@@ -6,7 +6,7 @@
 # Usage: scripts/e2e-aardwolf.sh        Env: THINSHADOW_BIN (default target/debug/thinshadow),
 #        AARDWOLF_VENV (default target/aardwolf-venv).
 # Cases: (a) NLA over SPNEGO: its desktop buffer equals the served picture, (b) the same with
-#        TLS security, (c) a wrong password: CredSSP refuses with STATUS_LOGON_FAILURE.
+#        TLS security, (d) NLA asking for at most 16 bpp, (c) a wrong password: CredSSP refuses with STATUS_LOGON_FAILURE.
 # Ends with "N passed, M failed"; non-zero exit when a case failed.
 set -euo pipefail
 
@@ -74,6 +74,8 @@ client nla "$PASSWORD" --ref "$T/pic.png"
 ((RC == 0)) && pass "a nla" "SPNEGO+NTLM login, $OUT" || fail "a nla" "exit $RC: $OUT $(tail -n 1 "$T/aardwolf-nla.err")"
 client tls "$PASSWORD" --ref "$T/pic.png"
 ((RC == 0)) && pass "b tls" "$OUT" || fail "b tls" "exit $RC: $OUT $(tail -n 1 "$T/aardwolf-tls.err")"
+client nla "$PASSWORD" --ref "$T/pic.png" --bpp 16
+((RC == 0)) && pass "d nla --bpp 16" "$OUT" || fail "d nla --bpp 16" "exit $RC: $OUT $(tail -n 1 "$T/aardwolf-nla.err")"
 client nla "${PASSWORD}x"
 if ((RC == 3)) && [[ $OUT == *0xc000006d* ]] && grep -q '"event":"login-failed"' "$T/agent.log"; then
     pass "c wrong password" "$OUT; login-failed audited"

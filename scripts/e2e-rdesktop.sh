@@ -7,7 +7,8 @@
 # Usage: scripts/e2e-rdesktop.sh        Env: THINSHADOW_BIN (default target/debug/thinshadow),
 #        E2E_DEADLINE (seconds for the whole run, default 120).
 # Cases: (a) the window equals the served picture pixel for pixel, (b) it follows a change,
-#        (c) a wrong password gets no session (login-failed audited, no window).
+#        (d) `-a 16`: the same, (c) a wrong password gets no session (login-failed audited, no
+#        window).
 # Ends with "N passed, M failed"; non-zero exit when a case failed.
 set -euo pipefail
 
@@ -70,11 +71,11 @@ PIDS+=("$!")
 wait_for 30 test -S "$T/control.sock" || { echo "the agent did not start: $(tail -n 3 "$T/agent.log")" >&2; exit 2; }
 PASSWORD=$("$BIN" creds --state-dir "$T/state" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["password"])')
 
-# rdesktop SESSION-NAME PASSWORD: in the background; "yes" trusts the self-signed certificate.
+# rdesktop SESSION-NAME PASSWORD [ARGS]: in the background; "yes" trusts the certificate.
 rdesktop_run() {
     mkdir -p "$T/home"
     echo yes | env HOME="$T/home" DISPLAY="$CLI_DPY" timeout -k 3 60 rdesktop -D -g "${W}x${H}" -u admin -p "$2" \
-        "127.0.0.1:$PORT" >"$T/$1.log" 2>&1 &
+        "${@:3}" "127.0.0.1:$PORT" >"$T/$1.log" 2>&1 &
     RD_PID=$!
     PIDS+=("$RD_PID")
 }
@@ -97,6 +98,19 @@ if wait_for 30 find_win; then
     fi
 else
     fail "a pixels" "no rdesktop window: $(tail -n 2 "$T/session.log" | tr '\n' '|'); agent: $(grep -E 'WARN|timed out' "$T/agent.log" | tail -n 2 | tr '\n' '|')"
+fi
+stop_pid "$RD_PID"
+
+# (d) rdesktop -a 16 asks for 16 bpp and takes the server's 32 bpp (the Demand Active's).
+wait_for 10 bash -c "! DISPLAY=$CLI_DPY xdotool search --onlyvisible --name '^rdesktop' >/dev/null 2>&1" || true
+rdesktop_run depth16 "$PASSWORD" -a 16
+if wait_for 30 find_win; then
+    rc=0
+    result=$("$PY" "$PIX" wait-match "$T/pic2.png" "$CLI_FB" --crop "$X,$Y,$W,$H" --timeout 20 2>&1) || rc=$?
+    ((rc == 0)) && pass "d -a 16" "$result" ||
+        fail "d -a 16" "$result"
+else
+    fail "d -a 16" "no rdesktop window: $(tail -n 2 "$T/depth16.log" | tr '\n' '|')"
 fi
 stop_pid "$RD_PID"
 
