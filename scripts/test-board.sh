@@ -569,6 +569,12 @@ run_size() {
         else
             fail "[$t] restart after kill -9" "no new 'listening on' within 10 s; serial: $(serial | tail -n +"$n0" | grep -vE '^(@|_p=)' | tail -n 5 | tr '\n' '|')"
         fi
+        # The killed agent's "connected" indicator stayed on fb0; the new one takes it away.
+        if serial | tail -n +"$n0" | grep -q 'took away the box an earlier agent left'; then
+            pass "[$t] indicator after kill -9" "the new agent took away the box the killed one left on fb0"
+        else
+            fail "[$t] indicator after kill -9" "no take-back line: $(serial | tail -n +"$n0" | grep 'local prompt' | tail -n 2 | tr '\n' '|')"
+        fi
         if wait_for 15 new_creds "$n0" "$password" >/dev/null; then
             newjson=$(new_creds "$n0" "$password")
             newpass=$(creds_field "$newjson" password)

@@ -57,8 +57,17 @@ fn screen_file(path: &Path) -> Vec<u8> {
 }
 
 fn start(dir: &Path) -> (RunningAgent, PathBuf, PathBuf, Vec<u8>) {
+    start_on(dir, true)
+}
+
+/// The agent on `dir`'s screen file: a new one with `fresh`, else the one there.
+fn start_on(dir: &Path, fresh: bool) -> (RunningAgent, PathBuf, PathBuf, Vec<u8>) {
     let screen = dir.join("Xvfb_screen0");
-    let original = screen_file(&screen);
+    let original = if fresh {
+        screen_file(&screen)
+    } else {
+        std::fs::read(&screen).unwrap()
+    };
     let control = dir.join("control.sock");
     let spec = format!("xwd:{}", screen.display());
     let options = Options {
@@ -73,6 +82,7 @@ fn start(dir: &Path) -> (RunningAgent, PathBuf, PathBuf, Vec<u8>) {
             // No keyboard here: the prompt still shows, the control socket answers.
             input_dir: dir.join("input"),
             defer_to_ui: false,
+            leftover: Some(dir.join("prompt-box")),
         }),
         ..Options::default()
     };
@@ -164,6 +174,8 @@ fn the_box_follows_the_request_and_the_screen_comes_back_whole() {
     assert_eq!(pixel(&bytes, question.x, question.y) & 0xFF_FFFF, BORDER);
     let last = (question.x + question.w - 1, question.y + question.h - 1);
     assert_eq!(pixel(&bytes, last.0, last.1) & 0xFF_FFFF, BORDER);
+    // Recorded while it shows, for an agent after a kill -9.
+    assert!(dir.join("prompt-box").exists());
 
     // Accepted on the control socket: the indicator at the top, the question's pixels back.
     call(&control, "accept consent");
@@ -188,6 +200,7 @@ fn the_box_follows_the_request_and_the_screen_comes_back_whole() {
     }
     wait_for_changes(None, &screen, &original, None);
     assert_eq!(std::fs::read(&screen).unwrap(), original);
+    assert!(!dir.join("prompt-box").exists(), "no box, no record");
     drop(agent);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -205,5 +218,34 @@ fn the_agent_stopping_mid_request_takes_the_box_away() {
     );
     agent.stop();
     assert_eq!(std::fs::read(&screen).unwrap(), original);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_box_left_by_a_killed_agent_is_taken_away_by_the_next() {
+    use thinshadow::prompt::{Drawer, Style};
+    let dir = dir("leftover");
+    let screen = dir.join("Xvfb_screen0");
+    let original = screen_file(&screen);
+    // An agent draws the indicator and records it, then dies (kill -9: nothing restores).
+    let spec = format!("xwd:{}", screen.display());
+    let mut panel = thinshadow::screen::open_panel(&spec).unwrap();
+    let mut drawer = Drawer::default();
+    let lines = vec!["Remote administrator 10.0.2.2 connected".to_owned()];
+    drawer
+        .show(panel.as_mut(), Some((Style::Indicator, lines.as_slice())))
+        .unwrap();
+    let saved = drawer.saved().unwrap();
+    std::fs::write(dir.join("prompt-box"), postcard::to_stdvec(&saved).unwrap()).unwrap();
+    drop((drawer, panel));
+    let left = std::fs::read(&screen).unwrap();
+    assert_ne!(left, original, "the box is on the screen");
+
+    // The next agent takes it away before anything else, and forgets the record.
+    let (agent, screen, _control, _) = start_on(&dir, false);
+    wait_for_changes(None, &screen, &original, None);
+    assert_eq!(std::fs::read(&screen).unwrap(), original);
+    assert!(!dir.join("prompt-box").exists());
+    drop(agent);
     let _ = std::fs::remove_dir_all(&dir);
 }

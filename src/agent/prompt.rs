@@ -29,6 +29,9 @@ pub struct PromptConfig {
     pub input_dir: PathBuf,
     /// Stay hidden while a UI registered on the control socket as the prompt (`auto`).
     pub defer_to_ui: bool,
+    /// Where the box on the screen is recorded while it shows (RAM: /run), so an agent that
+    /// starts after one died with a box up takes it away; None: not recorded.
+    pub leftover: Option<PathBuf>,
 }
 
 pub(super) struct LocalPrompt {
@@ -38,14 +41,20 @@ pub(super) struct LocalPrompt {
     keyboards: Keyboards,
     keys: Keys,
     next_check: Option<Instant>,
+    leftover: Option<PathBuf>,
+    /// What the record holds now, so an unchanged box is not written again.
+    recorded: Option<crate::prompt::Saved>,
 }
 
 impl LocalPrompt {
     /// None, with a log line, when the framebuffer cannot be opened: no prompt then.
     pub(super) fn open(config: &PromptConfig) -> Option<LocalPrompt> {
         match open_panel(&config.screen) {
-            Ok(panel) => {
+            Ok(mut panel) => {
                 info!("local prompt on {}", config.screen);
+                if let Some(path) = &config.leftover {
+                    take_back_leftover(panel.as_mut(), path);
+                }
                 Some(LocalPrompt {
                     panel,
                     drawer: Drawer::default(),
@@ -53,6 +62,8 @@ impl LocalPrompt {
                     keyboards: Keyboards::new(&config.input_dir, KEYBOARDS),
                     keys: Keys::default(),
                     next_check: None,
+                    leftover: config.leftover.clone(),
+                    recorded: None,
                 })
             }
             Err(e) => {
@@ -116,6 +127,34 @@ impl LocalPrompt {
         }
         self.next_check = (view != View::Hidden).then(|| now + CHECK_INTERVAL);
         self.view = view;
+        self.record();
+    }
+
+    /// Keeps the record of the box on the screen in step with it (see `leftover`).
+    fn record(&mut self) {
+        let Some(path) = &self.leftover else {
+            return;
+        };
+        let saved = self.drawer.saved();
+        if saved == self.recorded {
+            return;
+        }
+        let result = match &saved {
+            Some(s) => postcard::to_stdvec(s)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| crate::state::fsio::write_atomic(path, &bytes, 0o600)),
+            None => std::fs::remove_file(path).or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            }),
+        };
+        match result {
+            Ok(()) => self.recorded = saved,
+            Err(e) => warn!(
+                "local prompt: cannot record the box at {}: {e}",
+                path.display()
+            ),
+        }
     }
 
     /// Takes the box away (the agent stops).
@@ -126,6 +165,31 @@ impl LocalPrompt {
             warn!("local prompt: restoring the screen failed: {e}");
         }
         self.view = View::Hidden;
+        self.record();
+    }
+}
+
+/// A box an agent before this one left on the screen (it was killed with the box up) is
+/// taken away, where it still shows: the user must not see "connected" with nobody there.
+fn take_back_leftover(panel: &mut dyn Panel, path: &std::path::Path) {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            warn!("local prompt: cannot read {}: {e}", path.display());
+            return;
+        }
+    };
+    let result = postcard::from_bytes::<crate::prompt::Saved>(&bytes)
+        .map_err(std::io::Error::other)
+        .and_then(|saved| Drawer::take_back(panel, saved));
+    match result {
+        Ok(true) => info!("local prompt: took away the box an earlier agent left on the screen"),
+        Ok(false) => info!("local prompt: the box an earlier agent left is gone (mode changed)"),
+        Err(e) => warn!("local prompt: the box an earlier agent left stays: {e}"),
+    }
+    if let Err(e) = std::fs::remove_file(path) {
+        warn!("local prompt: cannot remove {}: {e}", path.display());
     }
 }
 

@@ -180,6 +180,12 @@ fn prompt_config(args: &ServeArgs, spec: &str) -> Option<PromptConfig> {
             screen: screen.to_owned(),
             input_dir: "/dev/input".into(),
             defer_to_ui: choice == PromptChoice::Auto,
+            // Next to the control socket: /run is RAM, and the record must not outlive a boot.
+            leftover: args
+                .control
+                .parent()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .map(|dir| dir.join("prompt-box")),
         }),
     }
 }

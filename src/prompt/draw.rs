@@ -8,6 +8,17 @@ use super::overlay::Overlay;
 pub use crate::screen::Panel;
 use crate::screen::{PixelFormat, Rect};
 
+/// A box on the screen, as a later agent needs it to take the box away if this one dies with
+/// it shown (kill -9, a crash): where, on which mode, what was under it and what it drew.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    mode: (u16, u16, String),
+    rect: (u16, u16, u16, u16),
+    bytes_per_pixel: usize,
+    under: Vec<u8>,
+    drawn: Vec<u8>,
+}
+
 #[derive(Default)]
 pub struct Drawer {
     overlay: Option<Overlay>,
@@ -67,6 +78,41 @@ impl Drawer {
 
     pub fn is_shown(&self) -> bool {
         self.overlay.is_some()
+    }
+
+    /// The box now shown, for `take_back` by a later agent; None when none is.
+    pub fn saved(&self) -> Option<Saved> {
+        let (overlay, (w, h, format)) = (self.overlay.as_ref()?, self.geometry?);
+        let r = overlay.rect();
+        Some(Saved {
+            mode: (w, h, format.to_string()),
+            rect: (r.x, r.y, r.w, r.h),
+            bytes_per_pixel: overlay.bytes_per_pixel(),
+            under: overlay.under().to_vec(),
+            drawn: overlay.drawn().to_vec(),
+        })
+    }
+
+    /// Takes away a box an earlier agent left on `panel` (where it still shows); false when
+    /// the mode changed since (the UI has redrawn anyway) or the record does not fit it.
+    pub fn take_back(panel: &mut dyn Panel, saved: Saved) -> io::Result<bool> {
+        let (w, h, format) = panel.geometry()?;
+        let (x, y, rw, rh) = saved.rect;
+        let rect = Rect::new(x, y, rw, rh);
+        let len = usize::from(rw) * usize::from(rh) * saved.bytes_per_pixel;
+        let fits = saved.mode == (w, h, format.to_string())
+            && saved.bytes_per_pixel == format.bytes_per_pixel()
+            && u32::from(x) + u32::from(rw) <= u32::from(w)
+            && u32::from(y) + u32::from(rh) <= u32::from(h)
+            && saved.under.len() == len
+            && saved.drawn.len() == len;
+        if !fits {
+            return Ok(false);
+        }
+        let current = panel.read(rect)?;
+        let overlay = Overlay::new(rect, saved.bytes_per_pixel, saved.under, saved.drawn);
+        panel.write(rect, &overlay.restore(&current))?;
+        Ok(true)
     }
 }
 

@@ -20,7 +20,7 @@ mod keys;
 mod overlay;
 
 pub use compose::{BORDER, Composed, Style, compose};
-pub use draw::{Drawer, Panel};
+pub use draw::{Drawer, Panel, Saved};
 pub use keys::{Answer, GUARD, Keys};
 pub use overlay::Overlay;
 

@@ -31,6 +31,15 @@ impl Overlay {
         self.rect
     }
 
+    /// What was under the box (as far as we know).
+    pub fn under(&self) -> &[u8] {
+        &self.under
+    }
+
+    pub fn bytes_per_pixel(&self) -> usize {
+        self.bytes_per_pixel
+    }
+
     /// What we last drew (what the panel should show in `rect`).
     pub fn drawn(&self) -> &[u8] {
         &self.drawn

@@ -7,7 +7,7 @@
 //! The password never reaches a log.
 
 pub(crate) mod blob;
-mod fsio;
+pub(crate) mod fsio;
 pub mod keeper;
 pub mod lock;
 pub mod password;
