@@ -7,8 +7,9 @@
 # Usage: scripts/e2e-rdesktop.sh        Env: THINSHADOW_BIN (default target/debug/thinshadow),
 #        E2E_DEADLINE (seconds for the whole run, default 120).
 # Cases: (a) the window equals the served picture pixel for pixel, (b) it follows a change,
-#        (d) `-a 16`: the same, (c) a wrong password gets no session (login-failed audited, no
-#        window).
+#        (d) `-a 16`: the same, (e) a second admin is refused (exit 7), (f) the local user's
+#        terminate ends it (exit 11), (c) a wrong password gets no session (login-failed audited,
+#        no window, rdesktop exits 9 with the reason).
 # Ends with "N passed, M failed"; non-zero exit when a case failed.
 set -euo pipefail
 
@@ -114,15 +115,37 @@ else
 fi
 stop_pid "$RD_PID"
 
+# (e) a second admin while one is in session: refused with its reason (7); (f) the local user
+# terminates the session: rdesktop says why and exits 11 (its exit code is the error info).
+rdesktop_run first "$PASSWORD"
+FIRST=$RD_PID
+if wait_for 30 find_win; then
+    rdesktop_run second "$PASSWORD"
+    SECOND=$RD_PID rc=0
+    wait "$SECOND" 2>/dev/null || rc=$?
+    ((rc == 7)) && pass "e second admin" "rdesktop exit 7: $(grep 'disconnect:' "$T/second.log" | head -n 1)" ||
+        fail "e second admin" "rdesktop exit $rc: $(grep -v '^ ' "$T/second.log" | tail -n 1)"
+    "$BIN" terminate --control "$T/control.sock" >/dev/null
+    rc=0
+    wait "$FIRST" 2>/dev/null || rc=$?
+    ((rc == 11)) && pass "f terminate" "rdesktop exit 11: $(grep 'disconnect:' "$T/first.log" | head -n 1)" ||
+        fail "f terminate" "rdesktop exit $rc: $(grep -v '^ ' "$T/first.log" | tail -n 1)"
+else
+    fail "e second admin" "no first session: $(tail -n 2 "$T/first.log" | tr '\n' '|')"
+fi
+
 # (c) a wrong password: refused after Client Info, audited, and no window opens.
 wait_for 10 bash -c "! DISPLAY=$CLI_DPY xdotool search --onlyvisible --name '^rdesktop' >/dev/null 2>&1" || true
 rdesktop_run wrong "${PASSWORD}x"
 if wait_for 20 grep -q '"event":"login-failed"' "$T/agent.log"; then
-    wait "$RD_PID" 2>/dev/null || true
+    rc=0
+    wait "$RD_PID" 2>/dev/null || rc=$?
     if find_win; then
         fail "c wrong password" "a window opened"
+    elif ((rc != 9)); then
+        fail "c wrong password" "rdesktop exit $rc, not 9 (the error info a refused TLS login gets)"
     else
-        pass "c wrong password" "login-failed audited, no session (rdesktop: $(grep -v '^ \|^$' "$T/wrong.log" | tail -n 1))"
+        pass "c wrong password" "login-failed audited, no session, rdesktop exit 9: $(grep 'disconnect:' "$T/wrong.log" | head -n 1)"
     fi
 else
     fail "c wrong password" "no login-failed line: $(grep -E 'WARN|INFO' "$T/agent.log" | tail -n 3 | tr '\n' '|')"

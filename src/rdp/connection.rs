@@ -314,10 +314,12 @@ impl Connection {
         let mut unsent = false;
         let mut confirm_active = None;
         let mut before = None;
+        let mut demand_active = false;
         let step = match acceptor.next_pdu_hint() {
             None => {
                 // Windows' order: this answer went out when the client's PDU came.
                 unsent = self.early.already_sent(&acceptor);
+                demand_active = lenient::sends_demand_active(&acceptor);
                 acceptor.step_no_input(&mut self.scratch)
             }
             Some(_) => {
@@ -357,7 +359,13 @@ impl Connection {
             }
         };
         // On error the acceptor may still have written a negotiation failure or access denied.
-        if !unsent {
+        if demand_active && step.is_ok() {
+            let start = out.len();
+            out.extend_from_slice(self.scratch.filled());
+            if !lenient::with_share_id(&mut out[start..]) {
+                crate::warn!("demand active not found where it was written: share id left at 0");
+            }
+        } else if !unsent {
             out.extend_from_slice(self.scratch.filled());
         }
         step.map_err(|e| ConnError::Protocol(format!("handshake: {e}")))?;

@@ -13,13 +13,15 @@
 //!   Active, Cooperate, Granted Control); the acceptor answers only after the Font List.
 //!   rdesktop waits for each answer before it sends its Font List, aardwolf for the
 //!   Synchronize: `EarlyAnswers` sends them in Windows' order and holds the acceptor's back.
+//! - The Demand Active's shareId: the acceptor writes 0; Windows' is nonzero, and rdesktop
+//!   waits for a nonzero one (`with_share_id`).
 //! - Erect Domain Request `04 00 01 00 01` (aardwolf: a zero-length PER integer) needs
 //!   nothing: ironrdp-pdu 0.11 reads a zero-length integer as 0 (a test pins that).
 
 use ironrdp_acceptor::{Acceptor, AcceptorState, ChannelConnectionState};
 use ironrdp_connector::Sequence as _;
 use ironrdp_core::{WriteBuf, decode, encode_vec};
-use ironrdp_pdu::mcs::{ChannelJoinRequest, SendDataRequest};
+use ironrdp_pdu::mcs::{ChannelJoinRequest, SendDataIndication, SendDataRequest};
 use ironrdp_pdu::x224::X224;
 
 /// TPKT (4) + X.224 data TPDU header (3).
@@ -158,6 +160,31 @@ impl EarlyAnswers {
             .and_then(|stage| ANSWERS.iter().position(|a| *a == stage))
             .is_some_and(|index| index < self.sent)
     }
+}
+
+/// The acceptor's next step writes the Demand Active (first activation or a reactivation).
+pub(super) fn sends_demand_active(acceptor: &Acceptor) -> bool {
+    let state = acceptor.state().as_any().downcast_ref::<AcceptorState>();
+    matches!(state, Some(AcceptorState::CapabilitiesSendServer { .. }))
+}
+
+/// Sets the shareId of the Demand Active in `frame` (one MCS Send Data Indication) to
+/// `SHARE_ID`; false, changing nothing, when `frame` is not one.
+pub(super) fn with_share_id(frame: &mut [u8]) -> bool {
+    let Ok(data) = decode::<X224<SendDataIndication<'_>>>(frame) else {
+        return false;
+    };
+    // The user data runs to the frame's end: share control header, then shareId.
+    let start = frame.len() - data.0.user_data.len();
+    let Some(header) = frame.get(start..start + 10) else {
+        return false;
+    };
+    // pduType: DEMANDACTIVEPDU (1) with protocol version 1 (0x10).
+    if u16::from_le_bytes([header[2], header[3]]) != 0x0011 {
+        return false;
+    }
+    frame[start + 6..start + 10].copy_from_slice(&super::pdu::SHARE_ID.to_le_bytes());
+    true
 }
 
 /// `frame` with its Data PDU's totalLength set to the real size, or `None` when it is not

@@ -63,9 +63,14 @@ fn send_data<T: ironrdp_core::Encode>(channels: Channels, pdu: &T, out: &mut Vec
     }
 }
 
+/// The share's ID, as Windows numbers it (0x10000 + the server channel 0x3EA). IronRDP's
+/// acceptor says 0, which rdesktop reads as "no Demand Active yet": it never leaves its
+/// connect loop, and every error info after that is lost to it.
+pub const SHARE_ID: u32 = 0x1_03EA;
+
 fn share_data(channels: Channels, pdu: ShareDataPdu, out: &mut Vec<u8>) {
     let header = ShareControlHeader {
-        share_id: 0,
+        share_id: SHARE_ID,
         pdu_source: channels.user,
         share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
             share_data_pdu: pdu,
@@ -126,7 +131,7 @@ pub fn disconnect_ultimatum(out: &mut Vec<u8>) {
 
 pub fn deactivate_all(channels: Channels, out: &mut Vec<u8>) {
     let header = ShareControlHeader {
-        share_id: 0,
+        share_id: SHARE_ID,
         pdu_source: channels.io,
         share_control_pdu: ShareControlPdu::ServerDeactivateAll(ServerDeactivateAll),
     };
