@@ -6,7 +6,7 @@
 #   --bin PATH    use this static aarch64 binary instead of building one
 # Env: BOARD_TIMEOUT (QEMU's hard limit, default 28800 s = 8 h), RUN_BOARD_NO_INSTALL=1 (only check).
 #
-# On a fresh Debian (as root) it installs what is missing: qemu-system-arm, ipxe-qemu,
+# On a fresh Debian (as root) it installs what is missing: qemu-system-arm,
 # gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, gcc, libc6-dev, kmod, cpio, xz-utils, binutils,
 # python3 (apt-get) and the rustup target aarch64-unknown-linux-musl.
 # Then: scripts/cross-build.sh, board/qemu-aarch64-virt/fetch.sh (Debian arm64 kernel + busybox,
@@ -43,7 +43,6 @@ declare -A pkg_of=(
     [depmod]=kmod [cpio]=cpio [xz]=xz-utils [readelf]=binutils [python3]=python3 [gzip]=gzip
     [apt-get]=apt [dpkg-deb]=dpkg [timeout]=coreutils [cc]=gcc [/usr/include/stdio.h]=libc6-dev
     [/usr/aarch64-linux-gnu/include/stdio.h]=libc6-dev-arm64-cross
-    [/usr/share/qemu/efi-virtio.rom]=ipxe-qemu
 )
 missing=()
 for cmd in "${!pkg_of[@]}"; do
@@ -113,7 +112,7 @@ if [[ -n $line ]]; then
 import json, sys
 d = json.loads(sys.argv[1].split("THINSHADOW-CREDS ", 1)[1])
 print(d["user"]); print(d["password"]); print(d.get("cert_sha256", ""))
-print(" ".join(d.get("addresses", []))); print(d.get("port", ""))
+print((d.get("addresses") or [""])[0]); print(d.get("port", ""))
 ' "$line") || die "cannot parse: $line"
     {
         read -r user
