@@ -8,18 +8,17 @@
 //! - [`translate::Translator`] decides everything without I/O; [`uinput`] only writes what it
 //!   returns.
 //!
-//! Sinks: [`UinputSink`] (the thin client's uinput devices), [`Gated`] (policy gate around any
-//! sink), [`CountingSink`] (view-only: counts and drops), [`RecordingSink`] (tests).
+//! Sinks: [`UinputSink`] (the thin client's uinput devices), [`CountingSink`] (view-only: counts
+//! and drops), [`RecordingSink`] (tests). The access policy's gate is the session's
+//! (`agent::session`): input reaches a sink only from the session that owns the policy.
 
 use std::sync::{Arc, Mutex};
 
-pub mod gate;
 pub mod keymap;
 pub mod layout;
 pub mod translate;
 pub mod uinput;
 
-pub use gate::Gated;
 pub use uinput::{InputError, UinputSink};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
