@@ -247,5 +247,20 @@ fn a_box_left_by_a_killed_agent_is_taken_away_by_the_next() {
     assert_eq!(std::fs::read(&screen).unwrap(), original);
     assert!(!dir.join("prompt-box").exists());
     drop(agent);
+
+    // A record that is garbage, or claims a box outside the screen: nothing drawn, no panic,
+    // the record dropped.
+    let mut outside = saved;
+    outside.rect.0 = W - outside.rect.2 / 2;
+    for bad in [
+        b"\x05garbage".to_vec(),
+        postcard::to_stdvec(&outside).unwrap(),
+    ] {
+        std::fs::write(dir.join("prompt-box"), bad).unwrap();
+        let (agent, screen, _control, _) = start_on(&dir, false);
+        assert_eq!(std::fs::read(&screen).unwrap(), original);
+        assert!(!dir.join("prompt-box").exists());
+        drop(agent);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

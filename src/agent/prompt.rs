@@ -169,24 +169,48 @@ impl LocalPrompt {
     }
 }
 
+/// Largest record read back: two copies of a box far larger than any the prompt draws.
+const MAX_RECORD: u64 = 32 << 20;
+
+fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_RECORD + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_RECORD {
+        return Err(std::io::Error::other("larger than any box record"));
+    }
+    Ok(bytes)
+}
+
 /// A box an agent before this one left on the screen (it was killed with the box up) is
 /// taken away, where it still shows: the user must not see "connected" with nobody there.
 fn take_back_leftover(panel: &mut dyn Panel, path: &std::path::Path) {
-    let bytes = match std::fs::read(path) {
+    let bytes = match read_bounded(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
         Err(e) => {
             warn!("local prompt: cannot read {}: {e}", path.display());
+            let _ = std::fs::remove_file(path);
             return;
         }
     };
-    let result = postcard::from_bytes::<crate::prompt::Saved>(&bytes)
-        .map_err(std::io::Error::other)
-        .and_then(|saved| Drawer::take_back(panel, saved));
-    match result {
-        Ok(true) => info!("local prompt: took away the box an earlier agent left on the screen"),
-        Ok(false) => info!("local prompt: the box an earlier agent left is gone (mode changed)"),
-        Err(e) => warn!("local prompt: the box an earlier agent left stays: {e}"),
+    match postcard::from_bytes::<crate::prompt::Saved>(&bytes) {
+        Err(e) => warn!(
+            "local prompt: {} is no box record ({e}); ignored",
+            path.display()
+        ),
+        Ok(saved) => match Drawer::take_back(panel, saved) {
+            Ok(true) => {
+                info!("local prompt: took away the box an earlier agent left on the screen")
+            }
+            Ok(false) => info!(
+                "local prompt: the box an earlier agent left does not fit this screen mode \
+                 (the UI has redrawn since); left alone"
+            ),
+            Err(e) => warn!("local prompt: the box an earlier agent left stays: {e}"),
+        },
     }
     if let Err(e) = std::fs::remove_file(path) {
         warn!("local prompt: cannot remove {}: {e}", path.display());

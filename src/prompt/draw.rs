@@ -12,11 +12,13 @@ use crate::screen::{PixelFormat, Rect};
 /// it shown (kill -9, a crash): where, on which mode, what was under it and what it drew.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Saved {
-    mode: (u16, u16, String),
-    rect: (u16, u16, u16, u16),
-    bytes_per_pixel: usize,
-    under: Vec<u8>,
-    drawn: Vec<u8>,
+    /// Width, height and pixel format of the screen it was drawn on.
+    pub mode: (u16, u16, String),
+    /// x, y, w, h.
+    pub rect: (u16, u16, u16, u16),
+    pub bytes_per_pixel: usize,
+    pub under: Vec<u8>,
+    pub drawn: Vec<u8>,
 }
 
 #[derive(Default)]
