@@ -133,6 +133,12 @@ if serial | grep -q 'screen auto: now kms:'; then
 else
     fail "auto follows the master" "$(serial | grep -E 'screen auto' | tail -n 3 | tr '\n' '|')"
 fi
+# The framebuffer prompt cannot be seen under a DRM master: the log says so.
+if serial | grep -q 'local prompt: the screen is now a DRM master'; then
+    pass "prompt under KMS" "$(serial | grep -o 'local prompt: the screen is now a DRM master.*' | tail -n 1)"
+else
+    fail "prompt under KMS" "no warning that the fb0 box is hidden: $(serial | grep 'local prompt' | tail -n 2 | tr '\n' '|')"
+fi
 
 # fbdev:/dev/fb0 is the gap the KMS source closes: fb0 is not what is scanned out.
 restart_agent "--consent-timeout-auto 0 --screen fbdev:/dev/fb0" || fail "restart" "no new listening line"

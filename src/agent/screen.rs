@@ -70,18 +70,21 @@ impl Screen {
     }
 
     /// With nobody connected: lets `--screen auto` choose again (a compositor may own the
-    /// display now), and takes the new source's size for the next handshake.
-    pub(super) fn reselect(&mut self, now: Instant) {
+    /// display now), and takes the new source's size for the next handshake. True when the
+    /// source changed.
+    pub(super) fn reselect(&mut self, now: Instant) -> bool {
         if self.next_reselect.is_some_and(|at| now < at) {
-            return;
+            return false;
         }
         self.next_reselect = Some(now + RESELECT_EVERY);
-        if self.source.reselect() {
-            match self.source.frame() {
-                Ok(frame) => self.size = (frame.width, frame.height),
-                Err(e) => warn!("screen {}: {e}", self.source.describe()),
-            }
+        if !self.source.reselect() {
+            return false;
         }
+        match self.source.frame() {
+            Ok(frame) => self.size = (frame.width, frame.height),
+            Err(e) => warn!("screen {}: {e}", self.source.describe()),
+        }
+        true
     }
 
     pub(super) fn start(
