@@ -48,6 +48,17 @@ pub struct Filter {
 /// Dependencies are quiet unless a directive names them.
 const DEPENDENCY_LEVEL: Level = Level::Warn;
 
+/// Warnings about what clients do that are no fault and no news, shown only when named:
+/// rustls's "Illegal SNI extension: ignoring IP address" comes with every xfreerdp login.
+const QUIETER: &[(&str, Level)] = &[("rustls::msgs::handshake", Level::Error)];
+
+fn matches(prefix: &str, target: &str) -> bool {
+    target == prefix
+        || target
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with("::") || rest.starts_with('_'))
+}
+
 impl Filter {
     /// `debug`, `sspi=debug`, `info,rustls=debug`; unknown entries are ignored.
     pub fn parse(text: &str) -> Filter {
@@ -67,16 +78,19 @@ impl Filter {
 
     /// The level a dependency's `target` (e.g. `rustls::server::hs`) is shown at.
     pub fn level_for(&self, target: &str) -> Level {
-        self.targets
+        let named = self
+            .targets
             .iter()
-            .filter(|(prefix, _)| {
-                target == prefix
-                    || target
-                        .strip_prefix(prefix.as_str())
-                        .is_some_and(|rest| rest.starts_with("::") || rest.starts_with('_'))
-            })
+            .filter(|(prefix, _)| matches(prefix, target))
             .max_by_key(|(prefix, _)| prefix.len())
-            .map_or(DEPENDENCY_LEVEL, |(_, level)| *level)
+            .map(|(_, level)| *level);
+        let quieter = || {
+            QUIETER
+                .iter()
+                .find(|(prefix, _)| matches(prefix, target))
+                .map(|(_, level)| *level)
+        };
+        named.or_else(quieter).unwrap_or(DEPENDENCY_LEVEL)
     }
 }
 
@@ -204,5 +218,11 @@ mod tests {
         assert_eq!(filter.level_for("sspi::ntlm"), Level::Warn);
         assert_eq!(filter.level_for("rustlsx"), Level::Warn);
         assert_eq!(Filter::parse("sspi=debug").ours, None);
+        // Client behaviour that is no fault stays out of the log unless asked for.
+        assert_eq!(
+            Filter::default().level_for("rustls::msgs::handshake"),
+            Level::Error
+        );
+        assert_eq!(filter.level_for("rustls::msgs::handshake"), Level::Info);
     }
 }
