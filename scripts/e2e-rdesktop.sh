@@ -106,6 +106,8 @@ stop_pid "$RD_PID"
 wait_for 10 bash -c "! DISPLAY=$CLI_DPY xdotool search --onlyvisible --name '^rdesktop' >/dev/null 2>&1" || true
 rdesktop_run depth16 "$PASSWORD" -a 16
 if wait_for 30 find_win; then
+    X= Y=
+    eval "$(DISPLAY=$CLI_DPY xdotool getwindowgeometry --shell "$WIN" | grep -E '^(X|Y)=[0-9]+$')"
     rc=0
     result=$("$PY" "$PIX" wait-match "$T/pic2.png" "$CLI_FB" --crop "$X,$Y,$W,$H" --timeout 20 2>&1) || rc=$?
     ((rc == 0)) && pass "d -a 16" "$result" ||
@@ -117,9 +119,11 @@ stop_pid "$RD_PID"
 
 # (e) a second admin while one is in session: refused with its reason (7); (f) the local user
 # terminates the session: rdesktop says why and exits 11 (its exit code is the error info).
+started=$(grep -c '"event":"session-started"' "$T/agent.log" || true)
 rdesktop_run first "$PASSWORD"
 FIRST=$RD_PID
-if wait_for 30 find_win; then
+# The first one's session is on before the second one comes.
+if wait_for 30 find_win && wait_for 20 bash -c "[ \$(grep -c '\"event\":\"session-started\"' '$T/agent.log') -gt $started ]"; then
     rdesktop_run second "$PASSWORD"
     SECOND=$RD_PID rc=0
     wait "$SECOND" 2>/dev/null || rc=$?

@@ -417,6 +417,10 @@ run_size() {
         fail "[$t] credentials" "cannot parse: $line0"
         return 1
     fi
+    if [[ -z $user || ${#password} -lt 12 ]]; then
+        fail "[$t] credentials" "no usable credentials published: $line0"
+        return 1
+    fi
     pass "[$t] credentials" "CREDS line ${t_creds} s after QEMU start: user $user, a ${#password}-character password, port $(creds_field "$json" port), cert ${cert:0:23}…"
     # The address the admin types: the board's eth0 (10.0.2.15), published by the static binary.
     if [[ $(creds_field "$json" addresses) == *"'10.0.2.15'"* ]]; then

@@ -35,6 +35,12 @@ if [ "$size" -gt "$limit" ]; then
   echo "the aarch64 binary is $size bytes, over the 3 MiB a thin client's flash budget allows" >&2
   exit 1
 fi
+# The test hooks (cargo feature test-hooks) are for tests only.
+if grep -q '__state-writer' "$aarch64_bin"; then
+  echo "the aarch64 binary carries the test hooks (__state-writer)" >&2
+  exit 1
+fi
+echo "no test hooks in it"
 
 if [ -x scripts/e2e-freerdp.sh ]; then
   step "end to end with xfreerdp"

@@ -26,6 +26,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod control;
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod input;

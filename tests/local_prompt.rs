@@ -250,11 +250,14 @@ fn a_box_left_by_a_killed_agent_is_taken_away_by_the_next() {
 
     // A record that is garbage, or claims a box outside the screen: nothing drawn, no panic,
     // the record dropped.
+    let mut huge = saved.clone();
+    huge.bytes_per_pixel = usize::MAX / 2;
     let mut outside = saved;
     outside.rect.0 = W - outside.rect.2 / 2;
     for bad in [
         b"\x05garbage".to_vec(),
         postcard::to_stdvec(&outside).unwrap(),
+        postcard::to_stdvec(&huge).unwrap(),
     ] {
         std::fs::write(dir.join("prompt-box"), bad).unwrap();
         let (agent, screen, _control, _) = start_on(&dir, false);

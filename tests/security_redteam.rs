@@ -229,3 +229,120 @@ fn trickling_sockets_do_not_keep_the_admin_out_on_a_real_agent() {
         result.err()
     );
 }
+
+/// An MCS Send Data Request carrying a Font List PDU.
+fn is_font_list(frame: &[u8]) -> bool {
+    use ironrdp_core::decode;
+    use ironrdp_pdu::mcs::SendDataRequest;
+    use ironrdp_pdu::rdp::headers::{ShareControlHeader, ShareControlPdu, ShareDataPdu};
+    use ironrdp_pdu::x224::X224;
+    let Ok(data) = decode::<X224<SendDataRequest<'_>>>(frame) else {
+        return false;
+    };
+    matches!(
+        decode::<ShareControlHeader>(data.0.user_data.as_ref()),
+        Ok(ShareControlHeader { share_control_pdu: ShareControlPdu::Data(d), .. })
+            if matches!(d.share_data_pdu, ShareDataPdu::FontList(_))
+    )
+}
+
+/// Server and IronRDP's client connector in memory, TLS security (the password is checked
+/// only once finalization is over), until the client has sent its Request Control: the
+/// server then waits for the Font List and keeps every other frame it gets. Junk frames from
+/// this unauthenticated client must end the connection within the handshake budget, not
+/// pile up.
+#[test]
+fn an_unauthenticated_client_cannot_park_megabytes_before_the_font_list() {
+    use common::client::{ClientConfig, Security, connector_config};
+    use ironrdp_connector::{ClientConnector, Sequence};
+    use ironrdp_core::WriteBuf;
+    use thinshadow::rdp::{Connection, Event, Settings};
+
+    let mut server = Connection::new(Settings {
+        user: "admin".into(),
+        password: "the-real-password".into(),
+        server_public_key: vec![4; 65],
+        width: 640,
+        height: 480,
+    });
+    // A wrong password: it is never checked before the Font List.
+    let cfg = ClientConfig::new(
+        "127.0.0.1:3389".parse().unwrap(),
+        "admin",
+        "wrong",
+        Security::Tls,
+    );
+    let mut client =
+        ClientConnector::new(connector_config(&cfg), "127.0.0.1:50000".parse().unwrap());
+    let (mut to_client, mut buf) = (Vec::<u8>::new(), WriteBuf::new());
+    let to_server = |server: &mut Connection, bytes: &[u8], to_client: &mut Vec<u8>| {
+        let (mut out, mut events) = (Vec::new(), Vec::new());
+        let result = server.receive(bytes, &mut out, &mut events);
+        if events.contains(&Event::UpgradeToTls) {
+            let leftover = server.take_leftover();
+            let _ = server.receive(&leftover, &mut out, &mut events);
+        }
+        to_client.extend_from_slice(&out);
+        result
+    };
+    let mut sent_request_control = false;
+    for _ in 0..500 {
+        if client.should_perform_security_upgrade() {
+            client.mark_security_upgrade_as_done();
+            continue;
+        }
+        if client.should_perform_multitransport() {
+            buf.clear();
+            let _ = client.skip_multitransport(&mut buf).unwrap();
+            continue;
+        }
+        buf.clear();
+        let written = match client.next_pdu_hint() {
+            None => client.step_no_input(&mut buf).unwrap(),
+            Some(hint) => {
+                let Some((_, len)) = hint.find_size(&to_client).unwrap() else {
+                    panic!("the client waits for more than the server sent");
+                };
+                let frame: Vec<u8> = to_client.drain(..len).collect();
+                client.step(&frame, None, &mut buf).unwrap()
+            }
+        };
+        if let Some(len) = written.size() {
+            if is_font_list(&buf[..len]) {
+                // Synchronize, Cooperate and Request Control are out: the Font List is held.
+                sent_request_control = true;
+                break;
+            }
+            to_server(&mut server, &buf[..len], &mut to_client).expect("a valid handshake step");
+        }
+    }
+    assert!(
+        sent_request_control,
+        "the client never reached its Font List"
+    );
+    assert!(!server.is_authenticated());
+
+    // 64 KiB X.224 data frames, not a Font List, until the server gives up.
+    let mut junk = vec![0u8; 65_000];
+    junk[..4].copy_from_slice(&[3, 0, (65_000u16 >> 8) as u8, (65_000u16 & 0xff) as u8]);
+    junk[4..7].copy_from_slice(&[2, 0xf0, 0x80]);
+    let mut sent = 0usize;
+    let refused = loop {
+        match to_server(&mut server, &junk, &mut to_client) {
+            Err(e) => break e.to_string(),
+            Ok(()) => sent += junk.len(),
+        }
+        assert!(
+            sent < 8 << 20,
+            "8 MiB of junk taken from an unauthenticated client"
+        );
+    };
+    assert!(
+        refused.contains("before the session is active"),
+        "{refused}"
+    );
+    assert!(
+        sent <= thinshadow::rdp::MAX_HANDSHAKE_BYTES,
+        "{sent} bytes taken first"
+    );
+}

@@ -422,19 +422,6 @@ impl Agent {
                 warn!("{peer}: cannot register the connection: {e}");
                 continue;
             }
-            if self.session.is_none()
-                && self.clients.is_empty()
-                && self.screen.reselect(now)
-                && self.prompt.is_some()
-                && self.screen.source.describe().starts_with("kms:")
-            {
-                // The box still goes to /dev/fb0, where a DRM master's screen hides it.
-                warn!(
-                    "local prompt: the screen is now a DRM master's; the box on /dev/fb0 is not \
-                     seen there: the image's UI must answer on the control socket, else the \
-                     timeouts decide"
-                );
-            }
             let settings = Settings {
                 user: self.config.user.clone(),
                 password: self.config.password.clone(),
@@ -804,6 +791,19 @@ impl Agent {
                 client.peer
             );
             session.active_since = Some(now);
+            // `--screen auto` looks again for each session (a compositor may own the display
+            // since the last): a new size is followed as a resize. Logged-in admins only.
+            if self.screen.reselect()
+                && self.prompt.is_some()
+                && self.screen.source.describe().starts_with("kms:")
+            {
+                // The box still goes to /dev/fb0, where a DRM master's screen hides it.
+                warn!(
+                    "local prompt: the screen is now a DRM master's; the box on /dev/fb0 is not \
+                     seen there: the image's UI must answer on the control socket, else the \
+                     timeouts decide"
+                );
+            }
             // One compression history per connection, kept over reactivations.
             self.screen
                 .encoder

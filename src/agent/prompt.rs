@@ -172,12 +172,26 @@ impl LocalPrompt {
 /// Largest record read back: two copies of a box far larger than any the prompt draws.
 const MAX_RECORD: u64 = 32 << 20;
 
+/// Our own regular file only: not a link, a FIFO (open would block the start) or a file
+/// someone else could have written.
 fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file()
+        || meta.uid() != nix::unistd::geteuid().as_raw()
+        || meta.mode() & 0o022 != 0
+    {
+        return Err(std::io::Error::other(
+            "not a regular file of ours that only we may write",
+        ));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_RECORD + 1)
-        .read_to_end(&mut bytes)?;
+    file.take(MAX_RECORD + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_RECORD {
         return Err(std::io::Error::other("larger than any box record"));
     }

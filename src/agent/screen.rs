@@ -12,8 +12,6 @@ use crate::warn;
 /// whichever of bytes or time runs out first (a full 1024x768 frame takes tens of ms on ARM).
 const ENCODE_BUDGET: usize = 256 * 1024;
 const ENCODE_TIME_BUDGET: Duration = Duration::from_millis(8);
-/// `auto` looks again at most this often (each look maps and compares a whole frame).
-const RESELECT_EVERY: Duration = Duration::from_secs(5);
 
 /// What a session's screen cost, for its end line.
 #[derive(Clone, Copy, Debug, Default)]
@@ -43,7 +41,6 @@ pub(super) struct Screen {
     /// While the access policy withholds the screen: what is served instead of the source,
     /// so no real pixel leaves before access is granted.
     pub(super) placeholder: Option<Placeholder>,
-    next_reselect: Option<Instant>,
 }
 
 pub(super) enum Produced {
@@ -65,18 +62,12 @@ impl Screen {
             suppressed: false,
             source_failing: false,
             placeholder: None,
-            next_reselect: None,
         }
     }
 
-    /// With nobody connected: lets `--screen auto` choose again (a compositor may own the
-    /// display now), and takes the new source's size for the next handshake. True when the
-    /// source changed.
-    pub(super) fn reselect(&mut self, now: Instant) -> bool {
-        if self.next_reselect.is_some_and(|at| now < at) {
-            return false;
-        }
-        self.next_reselect = Some(now + RESELECT_EVERY);
+    /// Before a session's screen starts: lets `--screen auto` choose again (a compositor
+    /// may own the display now), and takes the new source's size. True when it changed.
+    pub(super) fn reselect(&mut self) -> bool {
         if !self.source.reselect() {
             return false;
         }

@@ -18,6 +18,14 @@ pub fn run(args: &CredsArgs) -> Result<(), String> {
 fn gather(args: &CredsArgs) -> Result<Published, String> {
     let current = state::read(&args.state_dir)
         .map_err(|e| format!("no credentials yet ({e}); is the agent running?"))?;
+    // `mode` run before the first start saves modes only: nothing to publish yet.
+    if current.password.is_empty() {
+        return Err(
+            "no credentials yet (the agent has not made its first password); is the \
+             agent running?"
+                .into(),
+        );
+    }
     let cert_path = args.state_dir.join(tls_store::CERT_FILE);
     let cert = std::fs::read(&cert_path).map_err(|e| format!("{}: {e}", cert_path.display()))?;
     Ok(Published::new(
@@ -84,5 +92,23 @@ mod tests {
             r#"{"user":"admin","password":"pa\"ss","addresses":["10.0.2.15"],"port":3389,"cert_sha256":"ab:cd","password_issued_at":7,"password_rotates_at":86407}"#
         );
         assert!(to_text(&p).contains("xfreerdp /v:10.0.2.15:3389 /u:admin"));
+    }
+
+    #[test]
+    fn modes_saved_before_the_first_start_publish_nothing() {
+        // What `thinshadow mode ...` leaves before the agent's first start (the first boot's
+        // modes): a state with no password yet, and a certificate already there.
+        let dir = std::env::temp_dir().join(format!("thinshadow-creds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        state::ensure_dir(&dir).unwrap();
+        state::save(&dir, &state::State::default()).unwrap();
+        std::fs::write(dir.join(tls_store::CERT_FILE), b"cert").unwrap();
+        let args = CredsArgs {
+            state_dir: dir.clone(),
+            json: true,
+        };
+        let err = gather(&args).err().expect("no empty password published");
+        assert!(err.contains("no credentials yet"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -115,6 +115,7 @@ logging: THINSHADOW_LOG or RUST_LOG = error | warn | info | debug (default info)
 ";
 
 /// `__state-writer DIR [START]`: writes states until killed (at most 30 s).
+#[cfg(feature = "test-hooks")]
 fn state_writer(args: &[String]) -> Result<(), String> {
     let [dir, rest @ ..] = args else {
         return Err("__state-writer DIR [START]".into());
@@ -142,7 +143,8 @@ pub fn run(args: &[String]) -> i32 {
         "creds" => CredsArgs::parse(rest).and_then(|a| creds::run(&a)),
         "status" | "mode" | "accept" | "reject" | "terminate" | "view-only" | "remote-session"
         | "watch" => control::run(args),
-        // Hidden: the child the power-cut test kills in the middle of writes.
+        // Hidden, tests only: the child the power-cut test kills in the middle of writes.
+        #[cfg(feature = "test-hooks")]
         "__state-writer" => state_writer(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -101,13 +101,15 @@ impl Drawer {
         let (w, h, format) = panel.geometry()?;
         let (x, y, rw, rh) = saved.rect;
         let rect = Rect::new(x, y, rw, rh);
-        let len = usize::from(rw) * usize::from(rh) * saved.bytes_per_pixel;
         let fits = saved.mode == (w, h, format.to_string())
             && saved.bytes_per_pixel == format.bytes_per_pixel()
             && u32::from(x) + u32::from(rw) <= u32::from(w)
-            && u32::from(y) + u32::from(rh) <= u32::from(h)
-            && saved.under.len() == len
-            && saved.drawn.len() == len;
+            && u32::from(y) + u32::from(rh) <= u32::from(h);
+        // Only once bytes_per_pixel is known to be the panel's (at most 4): no overflow.
+        let fits = fits && {
+            let len = usize::from(rw) * usize::from(rh) * saved.bytes_per_pixel;
+            saved.under.len() == len && saved.drawn.len() == len
+        };
         if !fits {
             return Ok(false);
         }

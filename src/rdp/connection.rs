@@ -35,6 +35,9 @@ use crate::input::{InputEvent, MouseButton};
 /// Largest frame we buffer: a TPKT is at most 64 KiB, a fast-path PDU 32 KiB, and a
 /// CredSSP TsRequest from a real client a few KiB.
 pub const MAX_FRAME: usize = 64 * 1024;
+/// What a client may send before its session is active (a real one sends a few KB: MCS
+/// connect, Client Info, Confirm Active, the finalization PDUs).
+pub const MAX_HANDSHAKE_BYTES: usize = 1024 * 1024;
 
 /// The account and keys a connection is checked against.
 #[derive(Clone)]
@@ -125,6 +128,10 @@ pub struct Connection {
     compression: Option<CompressionType>,
     /// Finalization answers sent as the client's PDUs came (Windows' order).
     early: lenient::EarlyAnswers,
+    /// Bytes taken since the connection (or its last activation) started; the acceptor keeps
+    /// every non-Font-List frame of the finalization, and with TLS security the password is
+    /// checked only once it is over, so this bounds what an unauthenticated client can park.
+    handshake_bytes: usize,
 }
 
 impl Connection {
@@ -153,12 +160,14 @@ impl Connection {
             client_name: String::new(),
             compression: None,
             early: lenient::EarlyAnswers::default(),
+            handshake_bytes: 0,
         }
     }
 
     /// An active session with its channels joined, without a handshake: what the fuzz
     /// target for the active phase starts from. The acceptor inside is a fresh one, so a
     /// `resize` on this connection is not meaningful.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn active_for_fuzzing(settings: Settings) -> Self {
         let mut conn = Connection::new(settings);
@@ -339,6 +348,12 @@ impl Connection {
                         return Ok(true);
                     }
                 }
+                self.handshake_bytes += len;
+                if self.handshake_bytes > MAX_HANDSHAKE_BYTES {
+                    return Err(ConnError::Protocol(format!(
+                        "handshake: over {MAX_HANDSHAKE_BYTES} bytes before the session is active"
+                    )));
+                }
                 let mut frame: Vec<u8> = self.inbuf.drain(..len).collect();
                 if action == Action::FastPath {
                     // Input sent while a reactivation is under way: the acceptor only takes X.224.
@@ -349,6 +364,13 @@ impl Connection {
                     frame = with_real_share_length(frame);
                 }
                 if lenient::awaits_confirm_active(&acceptor) {
+                    if lenient::is_share_data(&frame) {
+                        // Slow-path input sent while a reactivation's Demand Active was on its
+                        // way: Windows drops it; the acceptor would end the session.
+                        crate::debug!("dropping a data pdu that came before the confirm active");
+                        self.phase = Phase::Accepting(acceptor);
+                        return Ok(true);
+                    }
                     confirm_active = Some(frame.clone());
                 }
                 if awaits_client_info(&acceptor) {
@@ -466,6 +488,7 @@ impl Connection {
             user: result.user_channel_id,
         };
         self.channels = Some(channels);
+        self.handshake_bytes = 0;
         if !self.authenticated {
             // TLS security: the password came in the Client Info PDU.
             let ok = result.credentials.as_ref().is_some_and(|c| {

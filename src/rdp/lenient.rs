@@ -187,6 +187,16 @@ pub(super) fn with_share_id(frame: &mut [u8]) -> bool {
     true
 }
 
+/// `frame` is an MCS Send Data Request holding a share Data PDU (input, refresh, ...), not
+/// a Confirm Active.
+pub(super) fn is_share_data(frame: &[u8]) -> bool {
+    let Ok(data) = decode::<X224<SendDataRequest<'_>>>(frame) else {
+        return false;
+    };
+    let user = data.0.user_data.as_ref();
+    user.len() >= 4 && u16::from_le_bytes([user[2], user[3]]) == DATA_PDU
+}
+
 /// `frame` with its Data PDU's totalLength set to the real size, or `None` when it is not
 /// an MCS data frame holding a Data PDU or its length is already right.
 /// Returns (the copy, the declared length, the real one).

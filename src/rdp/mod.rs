@@ -11,9 +11,11 @@ pub mod pdu;
 pub use connection::{ConnError, Connection, Event, Settings};
 pub use pdu::EndReason;
 
-pub use connection::MAX_FRAME;
 /// The framing the connection uses, for the fuzz targets.
+#[cfg(feature = "test-hooks")]
 pub(crate) use connection::next_frame as frame_len;
+pub use connection::{MAX_FRAME, MAX_HANDSHAKE_BYTES};
+#[cfg(feature = "test-hooks")]
 pub(crate) fn credssp_frame_len(buf: &[u8]) -> Result<Option<usize>, credssp::CredsspError> {
     credssp::Credssp::frame_len(buf)
 }

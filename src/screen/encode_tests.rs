@@ -589,7 +589,12 @@ fn clients_without_skip_alpha_get_an_alpha_plane_or_plain_pixels() {
     enc.set_skip_alpha(false);
     enc.set_max_update_len(DEFAULT_MAX_UPDATE_LEN);
     let (mut compressed, mut plain) = (0, 0);
-    for area in [Rect::new(0, 0, 128, h), Rect::new(128, 0, 128, h)] {
+    // A 4-pixel-wide strip of noise: RLE plus alpha comes out over the raw size there.
+    for area in [
+        Rect::new(0, 0, 128, h),
+        Rect::new(128, 0, 128, h),
+        Rect::new(200, 0, 4, h),
+    ] {
         let mut out = Vec::new();
         enc.encode(&frame, area, &mut out).unwrap();
         for update in reassemble(&out, &mut None) {
@@ -615,7 +620,8 @@ fn clients_without_skip_alpha_get_an_alpha_plane_or_plain_pixels() {
             }
         }
     }
-    // Even noise fits RLE with its alpha plane under the plain size: the plain bitmap is the
-    // fallback for planes that would not, never met here.
-    assert!(compressed >= 4, "{compressed} RLE, {plain} plain");
+    assert!(
+        compressed >= 4 && plain >= 1,
+        "{compressed} RLE, {plain} plain"
+    );
 }

@@ -32,6 +32,7 @@ mod xwd;
 
 pub use damage::{CopyRect, Damage, MAX_RECT_BYTES, TILE, fits_one_bitmap};
 pub use encode::{BitmapEncoder, DEFAULT_MAX_UPDATE_LEN, EncodeError, MAX_FRAGMENT_PAYLOAD};
+#[cfg(feature = "test-hooks")]
 pub(crate) use encode::{Bulk, fragment};
 pub use fbdev::Fbdev;
 pub use frame::{Channel, Frame, PixelFormat, Rect};

@@ -18,6 +18,7 @@ mod store;
 mod throttle;
 
 use std::fmt;
+#[cfg(feature = "test-hooks")]
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -176,6 +177,7 @@ pub fn stress_state(n: u64) -> State {
 
 /// `thinshadow __state-writer DIR START`: saves `stress_state(START)`, `START + 1`, … until
 /// killed, or until `limit` passes so a lost child never runs on. For the power-cut test.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn stress_writer(dir: &Path, start: u64, limit: std::time::Duration) -> std::io::Result<()> {
     let until = std::time::Instant::now() + limit;

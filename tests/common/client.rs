@@ -861,7 +861,7 @@ fn subject_public_key(cert_der: &[u8]) -> Option<Vec<u8>> {
     Some(key.to_vec())
 }
 
-fn connector_config(cfg: &ClientConfig) -> ironrdp_connector::Config {
+pub fn connector_config(cfg: &ClientConfig) -> ironrdp_connector::Config {
     ironrdp_connector::Config {
         desktop_size: DesktopSize {
             width: cfg.width,
