@@ -107,7 +107,9 @@ mod tests {
             state_dir: dir.clone(),
             json: true,
         };
-        let err = gather(&args).err().expect("no empty password published");
+        let Err(err) = gather(&args) else {
+            panic!("an empty password was published");
+        };
         assert!(err.contains("no credentials yet"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
