@@ -205,7 +205,7 @@ prompt_case() { # prompt_case SIZE W H USER
     n0=$(log_lines)
     # shellcheck disable=SC2016 # expanded in the guest
     if ! board_cmd 'mkdir -p /run/thinshadow; echo "--control /run/thinshadow/control.sock --local-prompt fb" >/run/thinshadow.args; kill $(cat /run/thinshadow.pid)' >/dev/null ||
-        ! wait_for 20 new_creds "$n0" "$pass0" >/dev/null; then
+        ! wait_for 45 new_creds "$n0" "$pass0" >/dev/null; then
         fail "[$t] local prompt" "the agent did not come back with --local-prompt fb: $(serial | tail -n +"$n0" | grep -E 'INFO|WARN|ERROR' | tail -n 3 | tr '\n' '|')"
         return 1
     fi
@@ -478,7 +478,7 @@ run_size() {
     n_r=$(log_lines)
     # shellcheck disable=SC2016 # expanded in the guest
     if board_cmd 'echo "--consent-timeout-auto 0" >/run/thinshadow.args; kill $(cat /run/thinshadow.pid)' >/dev/null &&
-        wait_for 20 new_creds "$n_r" "$password" >/dev/null; then
+        wait_for 45 new_creds "$n_r" "$password" >/dev/null; then
         pass_r=$(creds_field "$(new_creds "$n_r" "$password")" password)
         password=$pass_r
         info "[$t] agent restarted with --consent-timeout-auto 0 (sessions at once) for the checks below"
