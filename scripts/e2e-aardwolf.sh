@@ -41,41 +41,16 @@ if ! "$VENV/bin/python" -c 'import aardwolf, PIL' 2>/dev/null; then
     fi
 fi
 
-# shellcheck source=SCRIPTDIR/lib/procs.sh
-. "$HERE/lib/procs.sh"
-T=$(mktemp -d /tmp/thinshadow-aardwolf.XXXXXX)
-PIDS=() PASSED=0 FAILED=0
-cleanup() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-    echo "$PASSED passed, $FAILED failed"
-    ((FAILED)) && echo "logs kept in $T" || rm -rf "$T"
-    ((FAILED == 0))
-}
-trap cleanup EXIT
-pass() { PASSED=$((PASSED + 1)); echo "PASS $1: $2"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do ((SECONDS < end)) || return 1; sleep 0.2; done; }
-
+LIMIT=300
+# shellcheck source=SCRIPTDIR/lib/e2e-client.sh
+. "$HERE/lib/e2e-client.sh"
+e2e_begin aardwolf
 # The served picture, on an Xvfb screen file the agent maps.
+xvfb src "${W}x${H}"
+SRC_DPY=$DPY SRC_FB=$FB
 "$PY" "$PIX" gen "$T/pic.png" --variant 1 --size "${W}x${H}"
-mkdir -p "$T/src"
-: >"$T/src.dpy"
-timeout -k 3 300 Xvfb -displayfd 3 -screen 0 "${W}x${H}x24" -fbdir "$T/src" -nocursor -noreset -nolisten tcp \
-    3>"$T/src.dpy" >/dev/null 2>&1 &
-PIDS+=("$!")
-wait_for 15 grep -q . "$T/src.dpy" || { echo "Xvfb did not start" >&2; exit 2; }
-DISPLAY=":$(head -n 1 "$T/src.dpy" | tr -dc 0-9)" timeout 15 display -window root "$T/pic.png" >/dev/null 2>&1 || true
-"$PY" "$PIX" wait-match "$T/pic.png" "$T/src/Xvfb_screen0" --timeout 5 >/dev/null ||
-    { echo "could not paint the source display" >&2; exit 2; }
-
-PORT=$("$PY" "$PIX" freeport)
-# Sessions at once for this test (the shipped default asks the local user for 30 s).
-timeout -k 3 300 "$BIN" serve --listen "127.0.0.1:$PORT" --screen "xwd:$T/src/Xvfb_screen0" --state-dir "$T/state" \
-    --control "$T/control.sock" --consent-timeout-auto 0 >"$T/agent.log" 2>&1 &
-PIDS+=("$!")
-wait_for 30 test -S "$T/control.sock" || { echo "the agent did not start: $(tail -n 3 "$T/agent.log")" >&2; exit 2; }
-PASSWORD=$("$BIN" creds --state-dir "$T/state" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["password"])')
+paint "$T/pic.png" || { echo "could not paint the source display" >&2; exit 2; }
+serve_source
 
 client() { # client SEC PASSWORD [--ref PIC]: the aardwolf client's one line; its exit code in RC
     RC=0

@@ -26,51 +26,18 @@ for tool in Xvfb rdesktop xdotool display timeout; do
 done
 [[ -x $BIN ]] || { echo "no thinshadow binary at $BIN (cargo build)" >&2; exit 2; }
 
-# shellcheck source=SCRIPTDIR/lib/procs.sh
-. "$HERE/lib/procs.sh"
-T=$(mktemp -d /tmp/thinshadow-rdesktop.XXXXXX)
-PIDS=() PASSED=0 FAILED=0
-cleanup() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-    echo "$PASSED passed, $FAILED failed"
-    ((FAILED)) && echo "logs kept in $T" || rm -rf "$T"
-    ((FAILED == 0))
-}
-trap cleanup EXIT
-pass() { PASSED=$((PASSED + 1)); echo "PASS $1: $2"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do ((SECONDS < end)) || return 1; sleep 0.2; done; }
-
-xvfb() { # xvfb NAME WxH -> DPY, FB
-    mkdir -p "$T/$1"
-    : >"$T/$1.dpy"
-    timeout -k 3 "$DEADLINE" Xvfb -displayfd 3 -screen 0 "${2}x24" -fbdir "$T/$1" -nocursor -noreset -nolisten tcp \
-        3>"$T/$1.dpy" >/dev/null 2>&1 &
-    PIDS+=("$!")
-    wait_for 15 grep -q . "$T/$1.dpy" || { echo "Xvfb $1 did not start" >&2; exit 2; }
-    DPY=":$(head -n 1 "$T/$1.dpy" | tr -dc 0-9)" FB=$T/$1/Xvfb_screen0
-}
+LIMIT=$DEADLINE
+# shellcheck source=SCRIPTDIR/lib/e2e-client.sh
+. "$HERE/lib/e2e-client.sh"
+e2e_begin rdesktop
 xvfb src "${W}x${H}"
 SRC_DPY=$DPY SRC_FB=$FB
 xvfb cli 1280x1024
 CLI_DPY=$DPY CLI_FB=$FB
-
-paint() { # paint PNG: the source's root window shows it
-    DISPLAY=$SRC_DPY timeout 15 display -window root "$1" >/dev/null 2>&1 || true
-    "$PY" "$PIX" wait-match "$1" "$SRC_FB" --timeout 5 >/dev/null
-}
 "$PY" "$PIX" gen "$T/pic1.png" --variant 1 --size "${W}x${H}"
 "$PY" "$PIX" gen "$T/pic2.png" --variant 2 --size "${W}x${H}"
 paint "$T/pic1.png" || { echo "could not paint the source display" >&2; exit 2; }
-
-PORT=$("$PY" "$PIX" freeport)
-# Sessions at once for this test (the shipped default asks the local user for 30 s).
-timeout -k 3 "$DEADLINE" "$BIN" serve --listen "127.0.0.1:$PORT" --screen "xwd:$SRC_FB" --state-dir "$T/state" \
-    --control "$T/control.sock" --consent-timeout-auto 0 >"$T/agent.log" 2>&1 &
-PIDS+=("$!")
-wait_for 30 test -S "$T/control.sock" || { echo "the agent did not start: $(tail -n 3 "$T/agent.log")" >&2; exit 2; }
-PASSWORD=$("$BIN" creds --state-dir "$T/state" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["password"])')
+serve_source
 
 # rdesktop SESSION-NAME PASSWORD [ARGS]: in the background; "yes" trusts the certificate.
 rdesktop_run() {

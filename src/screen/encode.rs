@@ -349,14 +349,7 @@ impl BitmapEncoder {
             let (r, gb) = self.planes.split_at(n);
             let (g, b) = gb.split_at(n);
             let rle = rle_pays([r, g, b], w4, h) && {
-                let header = BitmapStreamHeader {
-                    enable_rle_compression: true,
-                    use_alpha: false,
-                    color_plane_definition: ColorPlaneDefinition::Argb,
-                };
-                self.stream.resize(header.size(), 0);
-                ironrdp_core::encode_cursor(&header, &mut WriteCursor::new(&mut self.stream))
-                    .map_err(codec("planar header"))?;
+                rle_header(false, &mut self.stream)?;
                 [r, g, b].into_iter().all(|plane| {
                     encode_plane(plane, w4, h, &mut self.delta, &mut self.stream, raw_len)
                 })
@@ -412,14 +405,7 @@ impl BitmapEncoder {
         let raw_len = 4 * n;
         let (r, gb) = self.planes.split_at(n);
         let (g, b) = gb.split_at(n);
-        let header = BitmapStreamHeader {
-            enable_rle_compression: true,
-            use_alpha: true,
-            color_plane_definition: ColorPlaneDefinition::Argb,
-        };
-        self.stream.resize(header.size(), 0);
-        ironrdp_core::encode_cursor(&header, &mut WriteCursor::new(&mut self.stream))
-            .map_err(codec("planar header"))?;
+        rle_header(true, &mut self.stream)?;
         let alpha = &self.alpha[..n];
         let rle = [alpha, r, g, b]
             .into_iter()
@@ -433,6 +419,19 @@ impl BitmapEncoder {
         }
         Ok((raw_len, false))
     }
+}
+
+/// Starts an empty `stream` with the header of an RLE planar stream, with or without the
+/// alpha plane.
+fn rle_header(use_alpha: bool, stream: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let header = BitmapStreamHeader {
+        enable_rle_compression: true,
+        use_alpha,
+        color_plane_definition: ColorPlaneDefinition::Argb,
+    };
+    stream.resize(header.size(), 0);
+    ironrdp_core::encode_cursor(&header, &mut WriteCursor::new(stream))
+        .map_err(codec("planar header"))
 }
 
 /// The hash of each whole tile-row segment of `row` (row `y` of `piece`, as read), as
