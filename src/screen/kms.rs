@@ -265,8 +265,8 @@ pub(crate) fn open(arg: &str) -> Result<Kms<Card>, SourceError> {
     Err(last)
 }
 
-/// `auto`: the choice below, made again by `reselect` before a session (the agent calls it
-/// when nobody is connected), so a compositor started after the agent is still found.
+/// `auto`: the choice below, made again by `reselect` when a session's screen starts, so a
+/// compositor started after the agent is still found.
 pub(crate) struct Auto {
     current: Box<dyn Source>,
 }
