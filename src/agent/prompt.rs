@@ -42,8 +42,9 @@ pub(super) struct LocalPrompt {
     keys: Keys,
     next_check: Option<Instant>,
     leftover: Option<PathBuf>,
-    /// What the record holds now, so an unchanged box is not written again.
-    recorded: Option<crate::prompt::Saved>,
+    /// The drawer's revision the record holds, so an unchanged box is not written again
+    /// (compared by number: the box is a few hundred KB).
+    recorded: Option<u64>,
 }
 
 impl LocalPrompt {
@@ -135,10 +136,11 @@ impl LocalPrompt {
         let Some(path) = &self.leftover else {
             return;
         };
-        let saved = self.drawer.saved();
-        if saved == self.recorded {
+        let revision = self.drawer.revision();
+        if self.recorded == Some(revision) {
             return;
         }
+        let saved = self.drawer.saved();
         let result = match &saved {
             Some(s) => postcard::to_stdvec(s)
                 .map_err(std::io::Error::other)
@@ -149,7 +151,7 @@ impl LocalPrompt {
             }),
         };
         match result {
-            Ok(()) => self.recorded = saved,
+            Ok(()) => self.recorded = Some(revision),
             Err(e) => warn!(
                 "local prompt: cannot record the box at {}: {e}",
                 path.display()

@@ -25,6 +25,8 @@ pub struct Saved {
 pub struct Drawer {
     overlay: Option<Overlay>,
     geometry: Option<(u16, u16, PixelFormat)>,
+    /// Changes whenever what `saved` would return changes (a cheap way to tell).
+    revision: u64,
 }
 
 impl Drawer {
@@ -40,6 +42,7 @@ impl Drawer {
         if self.geometry != Some(geometry) {
             // A new mode: the saved bytes mean something else now; the UI redraws anyway.
             self.overlay = None;
+            self.revision += 1;
             self.geometry = Some(geometry);
         }
         let composed = content.and_then(|(style, lines)| compose(style, lines, width, height));
@@ -47,6 +50,7 @@ impl Drawer {
             .overlay
             .take_if(|o| composed.as_ref().map(|c| c.rect) != Some(o.rect()))
         {
+            self.revision += 1;
             let current = panel.read(old.rect())?;
             panel.write(old.rect(), &old.restore(&current))?;
         }
@@ -58,11 +62,16 @@ impl Drawer {
         let current = panel.read(rect)?;
         match self.overlay.as_mut() {
             Some(overlay) => {
+                // Painted over (the saved pixels under it change) or new text.
+                if overlay.drawn() != current.as_slice() || overlay.drawn() != new.as_slice() {
+                    self.revision += 1;
+                }
                 if overlay.redraw(&current, new) {
                     panel.write(rect, overlay.drawn())?;
                 }
             }
             None => {
+                self.revision += 1;
                 panel.write(rect, &new)?;
                 self.overlay = Some(Overlay::new(rect, format.bytes_per_pixel(), current, new));
             }
@@ -80,6 +89,11 @@ impl Drawer {
 
     pub fn is_shown(&self) -> bool {
         self.overlay.is_some()
+    }
+
+    /// Moves on whenever the box, or what it saved from under it, changes.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// The box now shown, for `take_back` by a later agent; None when none is.

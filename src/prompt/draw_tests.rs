@@ -171,3 +171,51 @@ fn a_mode_change_forgets_the_saved_pixels() {
     assert_eq!(other.bytes, before, "nothing written into the new mode");
     assert!(!drawer.is_shown());
 }
+
+/// Shows `lines`; true when the revision moved (checked against the saved box itself).
+fn revision_moved(drawer: &mut Drawer, panel: &mut MemPanel, lines: Option<&[String]>) -> bool {
+    let (before, last) = (drawer.saved(), drawer.revision());
+    drawer
+        .show(panel, lines.map(|l| (Style::Indicator, l)))
+        .unwrap();
+    let moved = drawer.revision() != last;
+    assert_eq!(
+        moved,
+        drawer.saved() != before,
+        "revision and saved box agree"
+    );
+    moved
+}
+
+#[test]
+fn the_revision_moves_exactly_when_the_saved_box_changes() {
+    let mut panel = MemPanel::new(640, 480, PixelFormat::XRGB8888);
+    let mut drawer = Drawer::default();
+    let (one, two) = (text(&["connected"]), text(&["connected", "view only"]));
+    assert!(
+        revision_moved(&mut drawer, &mut panel, Some(&one)),
+        "a box appears"
+    );
+    assert!(
+        !revision_moved(&mut drawer, &mut panel, Some(&one)),
+        "nothing changed"
+    );
+    let rect = drawer
+        .show(&mut panel, Some((Style::Indicator, &one)))
+        .unwrap()
+        .unwrap();
+    panel.paint(rect.x + 1, rect.y + 1, 0x55);
+    assert!(
+        revision_moved(&mut drawer, &mut panel, Some(&one)),
+        "painted over"
+    );
+    assert!(
+        revision_moved(&mut drawer, &mut panel, Some(&two)),
+        "new text"
+    );
+    assert!(
+        revision_moved(&mut drawer, &mut panel, None),
+        "the box goes"
+    );
+    assert!(!revision_moved(&mut drawer, &mut panel, None), "still none");
+}
