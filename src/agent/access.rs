@@ -1,15 +1,16 @@
-//! The access policy and the control socket inside the loop: each session's policy clock,
-//! its audit events, and the local user's requests. The decisions live in `crate::policy`.
+//! The access policy and the local user's requests inside the core: the session's policy
+//! clock, its audit events, and what the control socket asks. The decisions live in
+//! `crate::policy`; the shell only carries the requests and their replies.
 
 use std::time::Instant;
 
-use super::{Agent, LINGER, unix_ms, unix_now};
-use crate::control::{self, Incoming, Request};
-use crate::policy::{AccessPolicy, Audit, By, Mode, Outcome};
-use crate::state::Recovery;
+use super::conn::queue;
+use super::core::{Core, LINGER, Now};
+use crate::control::{self, Request};
+use crate::policy::{AccessPolicy, By, Mode, Outcome};
 use crate::{debug, info, warn};
 
-impl Agent {
+impl Core {
     /// Runs the session's policy clock, logs and broadcasts its events, ends the connection
     /// when the policy ended the session, and makes the screen and input follow it.
     pub(super) fn drive_policies(&mut self, now: Instant) {
@@ -18,7 +19,7 @@ impl Agent {
         };
         session.policy.tick(now);
         self.audit(&mut session.policy);
-        let client = self.clients.get_mut(&session.token);
+        let client = self.conns.get_mut(&session.id);
         if let Some(client) = client {
             // Before the first activation the end waits for `Event::Accepted` (it needs the
             // channels); a session stalled in a reactivation is ended at once.
@@ -32,7 +33,7 @@ impl Agent {
                     client.rdp.end(reason, &mut out);
                 }
                 client.closing = Some(now + LINGER);
-                super::send(client, &out, &self.watermarks, now);
+                queue(client, &out, &self.watermarks, now);
             }
             let screen = session.policy.screen();
             let lines = (screen != crate::policy::Screen::Real).then(|| screen.lines(now));
@@ -56,21 +57,8 @@ impl Agent {
         }
     }
 
-    /// One JSON line to the audit log (stderr or syslog, and the file) and one event line
-    /// to every watcher.
-    pub(super) fn emit_audit(&mut self, audit: &Audit) {
-        let line = control::reply::event_line(audit, Some(unix_ms()));
-        self.audit_log.write(&line);
-        self.broadcast(&control::reply::event_line(audit, None));
-    }
-
-    pub(super) fn broadcast(&mut self, line: &str) {
-        if let Some(server) = self.control.as_mut() {
-            server.broadcast(self.poll.registry(), line);
-        }
-    }
-
-    pub(super) fn status_line(&self, now: Instant) -> String {
+    pub fn status_line(&self, now: Now) -> String {
+        let now = now.mono;
         control::reply::Status {
             modes: self.modes,
             remote_session: self.remote.env.active(),
@@ -79,14 +67,12 @@ impl Agent {
         .line(now)
     }
 
-    /// Carries out one authorized control request and answers it.
-    pub(super) fn control_request(&mut self, incoming: Incoming, now: Instant) {
-        let by = By::Peer {
-            uid: incoming.peer.uid,
-            pid: incoming.peer.pid,
-        };
-        let reply = match incoming.request {
-            Request::Status | Request::Watch | Request::Prompt => self.status_line(now),
+    /// Carries out one authorized control request (`by` is who asked) and gives its reply.
+    pub fn on_control(&mut self, now: Now, request: Request, by: By) -> String {
+        let wall = now;
+        let now = self.enter(now);
+        match request {
+            Request::Status | Request::Watch | Request::Prompt => self.status_line(wall),
             Request::Mode { which, mode } => self.set_mode(which, mode, by, now),
             Request::RemoteSession(started) => {
                 self.remote_session_said(started, now);
@@ -111,9 +97,6 @@ impl Agent {
                     }
                 }
             }
-        };
-        if let Some(server) = self.control.as_mut() {
-            server.reply(self.poll.registry(), incoming.client, &reply);
         }
     }
 
@@ -126,7 +109,7 @@ impl Agent {
             control::ModeKind::RemoteScreen => modes.remote_screen = mode,
         }
         if let Some(keeper) = self.keeper.as_mut()
-            && let Err(e) = keeper.save_modes(modes, now, unix_now())
+            && let Err(e) = keeper.save_modes(modes, now, self.unix)
         {
             warn!("modes not changed (by {by}): {e}");
             return control::reply::error(&format!("mode not changed: cannot save the state: {e}"));
@@ -139,13 +122,7 @@ impl Agent {
         if let Some(session) = self.session.as_mut() {
             session.policy.set_modes(modes, now);
         }
-        self.broadcast(&control::reply::modes_event(modes));
+        self.broadcast(control::reply::modes_event(modes));
         control::reply::ok()
-    }
-
-    /// Tells the audit log where the state came from when it was not the newest copy.
-    pub fn state_recovered(&mut self, recovery: &Recovery) {
-        let line = control::reply::recovery_line(recovery, unix_ms());
-        self.audit_log.write(&line);
     }
 }

@@ -1,14 +1,13 @@
-//! The local prompt inside the loop: draw what `prompt::View` says for the session the local
-//! user's answers act on, read the local keyboards while something shows, and hand their
-//! answers to the policy as `By::LocalPrompt`, exactly as the control socket's requests.
+//! The local prompt: the shell draws what `prompt::View` says for the session the local
+//! user's answers act on and reads the local keyboards while something shows; the core
+//! hands their answers to the policy as `By::LocalPrompt`, exactly as the control socket's.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mio::{Registry, Token};
 
-use super::Agent;
-use crate::control;
+use super::core::{Core, Now};
 use crate::policy::{AccessPolicy, AnswerError, By};
 use crate::prompt::keyboards::Keyboards;
 use crate::prompt::{Answer, Drawer, Keys, View};
@@ -80,13 +79,9 @@ impl LocalPrompt {
         self.keyboards.owns(token)
     }
 
-    /// When the loop must come back for the prompt: the countdown's next second, a check.
-    pub(super) fn next_deadline(
-        &self,
-        policy: Option<&AccessPolicy>,
-        now: Instant,
-    ) -> Option<Instant> {
-        let change = View::next_change(policy, now);
+    /// When the loop must come back for the prompt: `change` (the countdown's next second),
+    /// or the next check of a shown box.
+    pub(super) fn next_deadline(&self, change: Option<Instant>) -> Option<Instant> {
         match (change, self.next_check) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -95,7 +90,7 @@ impl LocalPrompt {
 
     /// Shows `view` (drawing only what changed), opens the keyboards when a box appears and
     /// closes them when it goes.
-    fn show(&mut self, registry: &Registry, view: View, now: Instant) {
+    pub(super) fn show(&mut self, registry: &Registry, view: View, now: Instant) {
         let check_due = self.next_check.is_some_and(|at| now >= at);
         if view == self.view && !check_due {
             return;
@@ -157,6 +152,17 @@ impl LocalPrompt {
                 path.display()
             ),
         }
+    }
+
+    /// A local keyboard is readable: the answers its keys gave, and the view they answer.
+    pub(super) fn read_keys(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+    ) -> (Vec<Answer>, View) {
+        let answers = self.keyboards.read(registry, token, &mut self.keys, now);
+        (answers, self.view.clone())
     }
 
     /// Takes the box away (the agent stops).
@@ -233,56 +239,35 @@ fn take_back_leftover(panel: &mut dyn Panel, path: &std::path::Path) {
     }
 }
 
-impl Agent {
+impl Core {
     /// The policy the box shows: the session's, unless the image's own UI registered as the
-    /// prompt and `--local-prompt auto` leaves the asking to it.
-    fn prompt_policy(&self) -> Option<&AccessPolicy> {
-        let deferred = self
-            .config
-            .local_prompt
-            .as_ref()
-            .is_some_and(|c| c.defer_to_ui)
+    /// prompt (`ui_prompts`) and `--local-prompt auto` leaves the asking to it.
+    fn prompt_policy(&self, ui_prompts: bool) -> Option<&AccessPolicy> {
+        let deferred = ui_prompts
             && self
-                .control
+                .config
+                .local_prompt
                 .as_ref()
-                .is_some_and(control::Server::has_prompt);
+                .is_some_and(|c| c.defer_to_ui);
         if deferred {
             return None;
         }
         self.session.as_ref().map(|s| &s.policy)
     }
 
-    pub(super) fn prompt_deadline(&self, now: Instant) -> Option<Instant> {
-        let prompt = self.prompt.as_ref()?;
-        prompt.next_deadline(self.prompt_policy(), now)
+    /// What the local prompt shows now.
+    pub fn prompt_view(&self, now: Now, ui_prompts: bool) -> View {
+        View::of(self.prompt_policy(ui_prompts), now.mono)
     }
 
-    /// Makes the box follow the policy (after the policies moved this turn).
-    pub(super) fn drive_prompt(&mut self, now: Instant) {
-        if self.prompt.is_none() {
-            return;
-        }
-        let view = View::of(self.prompt_policy(), now);
-        if let Some(prompt) = self.prompt.as_mut() {
-            prompt.show(self.poll.registry(), view, now);
-        }
+    /// When what the local prompt shows changes by itself (a countdown's next second).
+    pub fn prompt_next_change(&self, now: Now, ui_prompts: bool) -> Option<Instant> {
+        View::next_change(self.prompt_policy(ui_prompts), now.mono)
     }
 
-    /// A local keyboard is readable: its answers go to the policy as the local prompt's.
-    pub(super) fn prompt_keys(&mut self, token: Token, now: Instant) {
-        let Some(prompt) = self.prompt.as_mut() else {
-            return;
-        };
-        let answers = prompt
-            .keyboards
-            .read(self.poll.registry(), token, &mut prompt.keys, now);
-        let shown = prompt.view.clone();
-        for answer in answers {
-            self.answer(answer, &shown, now);
-        }
-    }
-
-    fn answer(&mut self, answer: Answer, shown: &View, now: Instant) {
+    /// A key the local user pressed while `shown` was on the screen.
+    pub fn on_prompt_answer(&mut self, now: Now, answer: Answer, shown: &View) {
+        let now = self.enter(now);
         let question = match shown {
             View::Hidden => return,
             View::Ask { question, .. } => Some(*question),

@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::time::Instant;
 
-use super::Agent;
+use super::core::Core;
 use crate::control;
 use crate::policy::{Outcome, POLL_INTERVAL, ProcessNames, ProcessPoll, RemoteEnv, Scan};
 use crate::{debug, info, warn};
@@ -82,7 +82,7 @@ pub fn scan_proc(proc_root: &Path, names: &ProcessNames, cap: usize) -> io::Resu
     })
 }
 
-impl Agent {
+impl Core {
     /// An admin session exists or waits: only then does the process detector run.
     pub(super) fn remote_scan_wanted(&self) -> bool {
         !self.remote.names.is_empty()
@@ -164,7 +164,7 @@ impl Agent {
     }
 
     fn apply_remote(&mut self, active: bool, now: Instant) {
-        self.broadcast(&control::reply::remote_session_event(active));
+        self.broadcast(control::reply::remote_session_event(active));
         if let Some(session) = self.session.as_mut() {
             if active {
                 session.policy.remote_session_started(now);

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::net::Transport;
+use crate::net::Wire;
 use crate::screen::{BitmapEncoder, CopyRect, Damage, Placeholder, Rect, Source, encode_copies};
 use crate::warn;
 
@@ -144,14 +144,14 @@ impl Screen {
         &mut self,
         now: Instant,
         interval: Duration,
-        transport: &Transport,
+        wire: &Wire,
         out: &mut Vec<u8>,
     ) -> Result<Produced, crate::screen::SourceError> {
         let Some(damage) = self.damage.as_mut() else {
             return Ok(Produced::Output);
         };
         let scan_due = self.queue.is_empty() && self.next_scan.is_some_and(|at| now >= at);
-        if !scan_due && (self.queue.is_empty() || transport.has_pending_output()) {
+        if !scan_due && (self.queue.is_empty() || wire.has_pending_output()) {
             return Ok(Produced::Output);
         }
         let waiting = self.placeholder.is_some();
@@ -218,7 +218,7 @@ impl Screen {
             self.next_scan = Some(now + interval);
         }
         self.stats.bytes += (out.len() - out_start) as u64;
-        if transport.has_pending_output() {
+        if wire.has_pending_output() {
             return Ok(Produced::Output);
         }
         let started = Instant::now();

@@ -3,13 +3,12 @@
 
 use std::time::Instant;
 
-use mio::Token;
-
+use super::core::ConnId;
 use crate::policy::AccessPolicy;
 
 pub(super) struct Session {
     /// The connection that logged in and owns this session.
-    pub token: Token,
+    pub id: ConnId,
     pub policy: AccessPolicy,
     /// When its client reached the active phase (None while it finishes the handshake).
     pub active_since: Option<Instant>,
@@ -18,18 +17,18 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub fn new(token: Token, policy: AccessPolicy) -> Self {
+    pub fn new(id: ConnId, policy: AccessPolicy) -> Self {
         Session {
-            token,
+            id,
             policy,
             active_since: None,
             input_open: false,
         }
     }
 
-    /// Admin input from `token` may reach the thin client now.
-    pub fn admits_input_from(&self, token: Token) -> bool {
-        self.token == token && self.policy.input_allowed()
+    /// Admin input from `id` may reach the thin client now.
+    pub fn admits_input_from(&self, id: ConnId) -> bool {
+        self.id == id && self.policy.input_allowed()
     }
 }
 
@@ -44,10 +43,10 @@ pub(super) enum LoginVerdict {
 
 /// The one-session rule, decided at login and nowhere else. A session whose policy ended
 /// still holds the slot until its connection is gone (at most the linger time).
-pub(super) fn login_verdict(current: Option<&Session>, token: Token) -> LoginVerdict {
+pub(super) fn login_verdict(current: Option<&Session>, id: ConnId) -> LoginVerdict {
     match current {
         None => LoginVerdict::Session,
-        Some(session) if session.token == token => LoginVerdict::Session,
+        Some(session) if session.id == id => LoginVerdict::Session,
         Some(_) => LoginVerdict::Busy,
     }
 }

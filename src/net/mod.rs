@@ -1,8 +1,9 @@
-//! Sockets and TLS: the only place bytes meet the network.
+//! TLS and the byte streams: what the agent's sockets carry, without the sockets (the
+//! agent's shell owns those).
 
 pub mod tls;
 pub mod tls_store;
-pub mod transport;
+pub mod wire;
 
 pub use tls::{Identity, KeyType};
-pub use transport::{MAX_PENDING_OUTPUT, ReadStatus, Transport};
+pub use wire::{MAX_PENDING_OUTPUT, Wire};

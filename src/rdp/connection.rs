@@ -50,6 +50,20 @@ pub struct Settings {
     pub height: u16,
 }
 
+/// The active phase a connection reached (first time or after a reactivation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Activation {
+    pub width: u16,
+    pub height: u16,
+    pub reactivation: bool,
+    /// The largest update the client reassembles.
+    pub max_request_size: u32,
+    /// The client does screen-to-screen copies (ScrBlt orders).
+    pub scr_blt: bool,
+    /// The client reads planar bitmaps without an alpha plane.
+    pub skip_alpha: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// Send what is in `out` in the clear, then start TLS; [`Connection::take_leftover`]
@@ -58,17 +72,8 @@ pub enum Event {
     Authenticated {
         user: String,
     },
-    /// The session is live at this size; graphics may flow.
-    Accepted {
-        width: u16,
-        height: u16,
-        reactivation: bool,
-        max_request_size: u32,
-        /// The client does screen-to-screen copies (ScrBlt orders).
-        scr_blt: bool,
-        /// The client reads planar bitmaps without an alpha plane.
-        skip_alpha: bool,
-    },
+    /// The session is live; graphics may flow.
+    Accepted(Activation),
     Input(InputEvent),
     /// `true`: the client is minimised and wants no graphics.
     SuppressOutput(bool),
@@ -508,14 +513,14 @@ impl Connection {
             });
         }
         let limits = ClientLimits::from_capabilities(&result.capabilities);
-        events.push(Event::Accepted {
+        events.push(Event::Accepted(Activation {
             width: self.settings.width,
             height: self.settings.height,
             reactivation: result.reactivation,
             max_request_size: limits.max_request_size,
             scr_blt: limits.scr_blt,
             skip_alpha: limits.skip_alpha,
-        });
+        }));
         for raw in &result.input_events {
             self.input_frame(raw, out, events)?;
         }

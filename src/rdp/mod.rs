@@ -8,7 +8,7 @@ mod lenient;
 pub mod nla;
 pub mod pdu;
 
-pub use connection::{ConnError, Connection, Event, Settings};
+pub use connection::{Activation, ConnError, Connection, Event, Settings};
 pub use pdu::EndReason;
 
 /// The framing the connection uses, for the fuzz targets.
