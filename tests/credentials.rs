@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
-use std::os::fd::OwnedFd;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -85,87 +83,6 @@ fn after_a_session_the_old_password_fails_and_the_new_one_works() {
     }
     std::thread::sleep(Duration::from_millis(20));
     login(agent.addr, &second).expect("login with the new password");
-}
-
-/// A TCP connection from another loopback address (127.0.0.2).
-fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
-    let fd: OwnedFd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::empty(),
-        None,
-    )
-    .unwrap();
-    let local: SocketAddr = format!("{source}:0").parse().unwrap();
-    let SocketAddr::V4(local) = local else {
-        unreachable!()
-    };
-    let SocketAddr::V4(to) = to else {
-        panic!("ipv4 agent")
-    };
-    bind(
-        std::os::fd::AsRawFd::as_raw_fd(&fd),
-        &SockaddrIn::from(local),
-    )
-    .unwrap();
-    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(to)).unwrap();
-    TcpStream::from(fd)
-}
-
-/// Sends an X.224 request; true if the agent answers it, false if it closes the socket.
-fn answered(mut stream: TcpStream) -> bool {
-    use std::io::Write;
-    let request: [u8; 19] = [3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 3, 0, 0, 0];
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    if stream.write_all(&request).is_err() {
-        return false;
-    }
-    let mut reply = [0u8; 19];
-    stream.read_exact(&mut reply).is_ok()
-}
-
-#[test]
-fn repeated_wrong_passwords_lock_one_address_out_for_a_while() {
-    let dir = temp_dir("lockout");
-    let lockout = LockoutPolicy {
-        after: 3,
-        window: Duration::from_secs(2),
-        first_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(1),
-        capacity: 64,
-    };
-    let options = Options {
-        keeper: Some(keeper(&dir, RotationPolicy::default(), lockout)),
-        ..Options::default()
-    };
-    let agent = agent::start(options, synthetic);
-    let password = published_password(&dir);
-    for attempt in 0..3 {
-        std::thread::sleep(Duration::from_millis(20));
-        match login(agent.addr, "wrong-guess") {
-            Err(e) => assert!(e.is_auth_failure(), "attempt {attempt}: {e:?}"),
-            Ok(_) => panic!("a wrong password logged in"),
-        }
-    }
-    // Locked out: even the right password is turned away before TLS.
-    match login(agent.addr, &password) {
-        Err(ConnectError::Io(_)) => {}
-        other => panic!(
-            "expected the connection to be closed, got {:?}",
-            other.map(|_| "a session")
-        ),
-    }
-    // Another address is not affected.
-    assert!(
-        answered(connect_from("127.0.0.2", agent.addr)),
-        "127.0.0.2 was refused too"
-    );
-    // After the window the right password works again.
-    std::thread::sleep(Duration::from_millis(2100));
-    login(agent.addr, &password).expect("login after the lockout window");
 }
 
 #[test]

@@ -960,6 +960,17 @@ fn sequence_step<S: Read + Write>(
     Ok(())
 }
 
+/// One connector step over any stream, for tests that drive the agent's core in memory:
+/// `Err` carries what failed, with the Set Error Info code the server sent on the way.
+pub fn step_over<S: Read + Write>(
+    framed: &mut Framed<S>,
+    sequence: &mut dyn Sequence,
+    buf: &mut WriteBuf,
+) -> Result<(), ConnectError> {
+    let mut watch = Watch::default();
+    sequence_step(framed, sequence, buf, &mut watch).map_err(|f| classify(f, &watch))
+}
+
 /// CredSSP (NTLM only; the network client sspi would use for Kerberos is never needed, so a
 /// suspended generator is resumed with an error).
 fn perform_credssp<S: Read + Write>(
