@@ -5,10 +5,10 @@
 //! soak --addr 127.0.0.1:PORT --password P --pid PID --control SOCK [--cycles N] [--slow-secs S]
 
 #[allow(dead_code)]
-#[path = "../tests/common/client.rs"]
+#[path = "../tests/it/common/client.rs"]
 mod client;
 #[allow(dead_code)]
-#[path = "../tests/common/faults.rs"]
+#[path = "../tests/it/common/faults.rs"]
 mod faults;
 
 use std::collections::VecDeque;

@@ -1,5 +1,5 @@
 //! Entry points for the fuzz targets in `fuzz/` and their regression replay in
-//! `tests/fuzz_regressions.rs`: one function per target, bytes in, nothing out.
+//! `tests/it/fuzz_regressions.rs`: one function per target, bytes in, nothing out.
 //!
 //! Each one drives a parser or core the way the agent does and panics only when an invariant
 //! the agent relies on breaks (a frame length past the buffer, a key left pressed after

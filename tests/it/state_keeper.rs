@@ -2,7 +2,7 @@
 //! allowlist, rotation after a session and after the period, the hook getting the new
 //! password, and a failed save that keeps the old password working.
 
-mod common;
+use crate::common;
 
 use common::scripts::write_script;
 use std::net::IpAddr;
@@ -19,11 +19,7 @@ const UNIX: u64 = 1_795_737_600;
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("keeper-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    state::ensure_dir(&dir).unwrap();
-    dir
+    common::temp_dir(module_path!(), name)
 }
 
 fn config(dir: &Path) -> KeeperConfig {

@@ -1,5 +1,7 @@
 //! Red-team regressions: each test performs an attack and asserts the outcome the design asks for.
 
+use crate::common;
+
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -79,14 +81,8 @@ fn many_addresses_cannot_write_a_summary_line_each_past_the_total() {
     );
 }
 
-mod common;
-
 fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("redteam-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(module_path!(), name)
 }
 
 fn call(path: &std::path::Path, words: &str) -> String {

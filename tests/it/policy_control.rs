@@ -18,6 +18,8 @@ use thinshadow::policy::{Mode, Modes};
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(5));
 
+/// Unlike `common::temp_dir`, one that other uids can reach: these tests run clients as
+/// nobody (65534), who cannot enter the build directory.
 fn temp_dir(name: &str) -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("thinshadow-control-{name}-{}", std::process::id()));
@@ -287,7 +289,7 @@ fn other_uids_are_held_to_their_rights() {
     let run = |uid: u32| {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
-                "control_child",
+                "policy_control::control_child",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",
@@ -324,7 +326,7 @@ fn run_child_with_groups(path: &Path, uid: u32, groups: &[u32]) -> String {
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command
         .args([
-            "control_child",
+            "policy_control::control_child",
             "--exact",
             "--nocapture",
             "--test-threads=1",

@@ -4,7 +4,7 @@
 //! client, lets no admin input through before consent, loses no mode, and keeps its buffers
 //! under their bounds.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,11 +28,7 @@ const INPUT_BOUND: usize = 256 * 1024 + MAX_FRAME;
 const OUTPUT_BOUND: usize = 512 * 1024;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(module_path!(), name)
 }
 
 fn synthetic() -> Box<dyn thinshadow::screen::Source> {

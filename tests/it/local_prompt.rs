@@ -3,7 +3,7 @@
 //! turns it into the indicator, the end of the session and the agent's exit give every byte
 //! back. (Keys from a real evdev keyboard are the QEMU board's part: scripts/test-board.sh.)
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

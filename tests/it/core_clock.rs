@@ -3,7 +3,7 @@
 //! Each deadline is checked on both sides: nothing happens a moment before it, and it
 //! happens at it.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -304,11 +304,7 @@ fn config() -> AgentConfig {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("clock-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    state::ensure_dir(&dir).unwrap();
-    dir
+    common::temp_dir(module_path!(), name)
 }
 
 /// A keeper with its state in `dir`, started at the world's time; returns its password.

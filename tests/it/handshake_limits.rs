@@ -2,7 +2,7 @@
 //! connection only. The deadlines (stalls, slots freed by the timeout) are checked on a
 //! virtual clock in `core_clock.rs`.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! login, idle sockets hoarding handshake slots, a client that sends but never reads, and a
 //! flood of empty connections against the audit record.
 
-mod common;
+use crate::common;
 
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -23,11 +23,7 @@ const H: u16 = 120;
 const DENIED: u32 = 0x7;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("security-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(module_path!(), name)
 }
 
 /// An agent on a frozen synthetic screen; the test's uid is the local user.

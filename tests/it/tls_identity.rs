@@ -2,7 +2,7 @@
 //! logins bind to, and a provisioned RSA chain that is the one served, with the
 //! fingerprint `creds --json` prints.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -15,11 +15,7 @@ use rustls::pki_types::CertificateDer;
 use thinshadow::net::{KeyType, tls};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(module_path!(), name)
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! `cargo test --test test_client -- --ignored`. They start their own Xvfb (display :61 and up)
 //! and shadow server on 127.0.0.1 and stop them when done.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};

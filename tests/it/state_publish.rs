@@ -2,7 +2,7 @@
 //! reaped within the bound, a missing or failing one is an error outcome, and the runner
 //! never blocks: every call returns at once and says when to call again.
 
-mod common;
+use crate::common;
 
 use common::scripts::write_script;
 use std::path::{Path, PathBuf};
@@ -12,11 +12,7 @@ use thinshadow::state::publish::{HookConfig, HookError, HookRunner, Outcome};
 use thinshadow::state::published::{Published, to_json};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("hook-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(module_path!(), name)
 }
 
 /// A hook that runs `script` under /bin/sh (a wrapper file: the runner takes one program).

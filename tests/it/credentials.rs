@@ -1,7 +1,7 @@
 //! The remote connection password as an admin meets it: rotated, published in the state
 //! directory, refused when old, and a lockout for an address that keeps guessing.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,11 +14,7 @@ use thinshadow::state::rotation::RotationPolicy;
 use thinshadow::state::{self, KeeperConfig};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("creds-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    state::ensure_dir(&dir).unwrap();
-    dir
+    common::temp_dir(module_path!(), name)
 }
 
 fn keeper(dir: &Path, rotation: RotationPolicy, lockout: LockoutPolicy) -> KeeperConfig {

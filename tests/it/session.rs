@@ -1,6 +1,6 @@
 //! Whole sessions between the real agent and an in-process IronRDP client, on loopback.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::TcpStream;

@@ -4,6 +4,9 @@
 //! damaged as well. A mode change that could not be saved is refused. Damaged files are
 //! set aside.
 
+use crate::common;
+use crate::common::faults::Rng;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,27 +16,7 @@ use thinshadow::policy::{Mode, Modes};
 use thinshadow::state::{self, LoadOutcome, State, Step, stress_state};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    state::ensure_dir(&dir).unwrap();
-    dir
-}
-
-/// xorshift64*: reproducible randomness without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+    common::temp_dir(module_path!(), name)
 }
 
 fn loaded(dir: &Path) -> State {
@@ -221,7 +204,7 @@ fn a_first_write_cut_short_is_missing_not_corrupt() {
 fn a_writer_killed_mid_write_leaves_old_or_new() {
     let dir = temp_dir("sigkill");
     state::save(&dir, &stress_state(0)).unwrap();
-    let mut rng = Rng(0x5EED_CAFE_F00D_0001);
+    let mut rng = Rng::new(0x5EED_CAFE_F00D_0001);
     let mut last = 0u64;
     let mut advanced = 0;
     let mut rounds = 0;
@@ -285,7 +268,7 @@ fn every_truncation_is_set_aside_and_defaults_are_used() {
 
 #[test]
 fn random_bytes_and_flips_never_panic_nor_pass() {
-    let mut rng = Rng(0xD1CE_0000_0000_0042);
+    let mut rng = Rng::new(0xD1CE_0000_0000_0042);
     let blob = state::encode(&stress_state(9));
     for _ in 0..2_000 {
         let mut bad = blob.clone();

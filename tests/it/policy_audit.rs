@@ -3,7 +3,7 @@
 //! syslog socket after a whole session; a listed process holding the admin at the waiting
 //! screen until it exits.
 
-mod common;
+use crate::common;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};

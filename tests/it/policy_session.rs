@@ -1,7 +1,7 @@
 //! The access policy in the running agent: consent over the real control socket, the waiting
 //! screen, input withheld, refusal and termination codes, with the in-process IronRDP client.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
