@@ -2,10 +2,11 @@
 //!
 //! ```text
 //!  fb0 / xwd / synthetic ─► screen::Source ─► screen::Damage (tile hashes)
-//!        ─► screen::BitmapEncoder (planar, fast-path) ─► net::Transport (TLS) ─► admin
-//!  admin ─► net::Transport ─► rdp::Connection (acceptor, CredSSP, input PDUs)
+//!        ─► screen::BitmapEncoder (planar, fast-path) ─► net::Wire (TLS) ─► admin
+//!  admin ─► net::Wire ─► rdp::Connection (acceptor, CredSSP, input PDUs)
 //!        ─► input::InputSink
-//!  agent: the mio loop that owns all of the above and moves bytes between them
+//!  agent: `agent::Core` decides (connections, the session, screen, policy, keeper) with
+//!         time passed in; the mio shell around it owns sockets, signals and devices
 //!  policy: who may connect (allowlist, failed-login lockout, access modes), sans-IO
 //!  state: the persisted blob (password, modes, login counts), written atomically;
 //!         rotation, the publish hook, and `state::Keeper` that the agent drives
@@ -15,9 +16,9 @@
 //!  prompt: the built-in local prompt (`--local-prompt fb`): a box on the mirrored screen,
 //!          answers from the local keyboards (evdev)
 //! ```
-//! Every layer but `agent`, `audit`, `net`, the file and process shell of `state` (`save`,
-//! `load`, `Keeper`, the hook runner) and `prompt::keyboards` is sans-IO: bytes and time in,
-//! bytes and events out.
+//! Every layer but the agent's shell (`agent/mod.rs`), `audit`, the file and process shell of
+//! `state` (`save`, `load`, `Keeper`, the hook runner) and `prompt::keyboards` is sans-IO:
+//! bytes and time in, bytes and events out.
 
 #![deny(unsafe_code)]
 

@@ -7,6 +7,9 @@
 //! lingering closes; none at all while no client is connected), hand ready sockets' bytes
 //! to the core, let it run its clocks and encode a bounded amount of screen output, write
 //! what waits, then carry out what it asked for.
+//!
+//! The core does no socket I/O and reads no clock; the shell decides nothing (no protocol,
+//! no policy, no deadline of its own but the shutdown's linger).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};

@@ -1,4 +1,5 @@
-//! The command line: `serve` runs the agent, `creds` publishes how to reach it.
+//! The command line: `serve` runs the agent, `creds` publishes how to reach it. It parses,
+//! builds the agent's configuration and starts it; no agent logic lives here.
 
 mod args;
 mod control;

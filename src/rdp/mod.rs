@@ -1,5 +1,6 @@
 //! The RDP protocol side: handshake (ironrdp-acceptor), NLA, the active session's input
-//! and control PDUs. Sans-IO: bytes in, bytes and events out.
+//! and control PDUs. Sans-IO: bytes in, bytes and events out. It never touches a socket,
+//! the clock or a device, and does not decide who gets the session (the agent's core does).
 
 pub mod caps;
 pub mod connection;
