@@ -96,6 +96,8 @@ pub enum Kind {
 
 /// Why a value was refused: not the expected form, or a named part of it was wrong.
 type Reject = Option<String>;
+/// A list key's parser, entry by entry.
+type ParseEntries = fn(&[&str]) -> Result<Setting, Reject>;
 
 pub struct Key {
     /// In the file.
@@ -106,6 +108,9 @@ pub struct Key {
     /// What is expected, for error messages.
     pub form: &'static str,
     parse: fn(&str) -> Result<Setting, Reject>,
+    /// For `Kind::List`: the entries as given (a file's array items are not re-joined and
+    /// split, so an entry may hold a comma); the flag's text is split on commas into them.
+    entries: Option<ParseEntries>,
 }
 
 pub const KEYS: &[Key] = &[
@@ -113,6 +118,7 @@ pub const KEYS: &[Key] = &[
         name: "listen",
         flag: "--listen",
         kind: Kind::Text,
+        entries: None,
         form: "ADDR:PORT, e.g. 0.0.0.0:3389",
         parse: |t| t.parse().map(Setting::Listen).map_err(|_| None),
     },
@@ -120,6 +126,7 @@ pub const KEYS: &[Key] = &[
         name: "screen",
         flag: "--screen",
         kind: Kind::Text,
+        entries: None,
         form: "auto, kms[:CARD[:CONNECTOR]], fbdev:PATH, xwd:PATH or synthetic:WxH",
         parse: |t| non_empty(t).map(|t| Setting::Screen(t.to_owned())),
     },
@@ -127,6 +134,7 @@ pub const KEYS: &[Key] = &[
         name: "state_dir",
         flag: "--state-dir",
         kind: Kind::Text,
+        entries: None,
         form: "a directory",
         parse: |t| non_empty(t).map(|t| Setting::StateDir(t.into())),
     },
@@ -134,6 +142,7 @@ pub const KEYS: &[Key] = &[
         name: "user",
         flag: "--user",
         kind: Kind::Text,
+        entries: None,
         form: "a plain user name (1 to 64 characters, no \\, @ or space)",
         parse: |t| {
             let plain = !t.is_empty() && t.len() <= 64 && !t.contains(['\\', '@', ' ']);
@@ -144,6 +153,7 @@ pub const KEYS: &[Key] = &[
         name: "handshake_timeout",
         flag: "--handshake-timeout",
         kind: Kind::Integer,
+        entries: None,
         form: "seconds (1 to 600)",
         parse: |t| in_range(t, 1, 600).map(|n| Setting::HandshakeTimeout(secs(n))),
     },
@@ -151,6 +161,7 @@ pub const KEYS: &[Key] = &[
         name: "frame_interval",
         flag: "--frame-interval",
         kind: Kind::Integer,
+        entries: None,
         form: "milliseconds (5 to 10000)",
         parse: |t| in_range(t, 5, 10_000).map(|n| Setting::FrameInterval(Duration::from_millis(n))),
     },
@@ -158,6 +169,7 @@ pub const KEYS: &[Key] = &[
         name: "max_handshakes",
         flag: "--max-handshakes",
         kind: Kind::Integer,
+        entries: None,
         form: "a count (1 to 256)",
         parse: |t| in_range(t, 1, 256).map(|n| Setting::MaxHandshakes(n as usize)),
     },
@@ -165,6 +177,7 @@ pub const KEYS: &[Key] = &[
         name: "rotation_period_hours",
         flag: "--rotation-period",
         kind: Kind::Integer,
+        entries: None,
         form: "hours (1 to 720)",
         parse: |t| in_range(t, 1, 720).map(|n| Setting::RotationPeriod(secs(n * 3600))),
     },
@@ -172,6 +185,7 @@ pub const KEYS: &[Key] = &[
         name: "rotate_after_session",
         flag: "--rotate-after-session",
         kind: Kind::Bool,
+        entries: None,
         form: "true or false",
         parse: |t| boolean(t).map(Setting::RotateAfterSession),
     },
@@ -179,6 +193,7 @@ pub const KEYS: &[Key] = &[
         name: "publish_hook",
         flag: "--publish-hook",
         kind: Kind::Text,
+        entries: None,
         form: "a program to run after each rotation, e.g. /usr/libexec/publish-creds",
         parse: |t| non_empty(t).map(|t| Setting::PublishHook(t.into())),
     },
@@ -186,6 +201,7 @@ pub const KEYS: &[Key] = &[
         name: "hook_timeout",
         flag: "--hook-timeout",
         kind: Kind::Integer,
+        entries: None,
         form: "seconds (1 to 300)",
         parse: |t| in_range(t, 1, 300).map(|n| Setting::HookTimeout(secs(n))),
     },
@@ -193,6 +209,7 @@ pub const KEYS: &[Key] = &[
         name: "lockout_after",
         flag: "--lockout-after",
         kind: Kind::Integer,
+        entries: None,
         form: "a count of failed logins (1 to 100)",
         parse: |t| in_range(t, 1, 100).map(|n| Setting::LockoutAfter(n as u32)),
     },
@@ -200,6 +217,7 @@ pub const KEYS: &[Key] = &[
         name: "lockout_minutes",
         flag: "--lockout-minutes",
         kind: Kind::Integer,
+        entries: None,
         form: "minutes (1 to 1440)",
         parse: |t| in_range(t, 1, 1440).map(|n| Setting::LockoutWindow(secs(n * 60))),
     },
@@ -207,20 +225,15 @@ pub const KEYS: &[Key] = &[
         name: "allow",
         flag: "--allow",
         kind: Kind::List,
+        entries: Some(allow_entries),
         form: "ADDR/PREFIX ranges, e.g. 10.0.0.0/8 or fd00::/8",
-        parse: |t| {
-            if t.trim().is_empty() {
-                return Ok(Setting::Allow(Allowlist::all()));
-            }
-            Allowlist::parse_list(t)
-                .map(Setting::Allow)
-                .map_err(|e| Some(e.to_string()))
-        },
+        parse: |t| allow_entries(&split_list(t)),
     },
     Key {
         name: "consent_timeout",
         flag: "--consent-timeout",
         kind: Kind::Integer,
+        entries: None,
         form: "seconds (1 to 3600)",
         parse: |t| in_range(t, 1, 3600).map(|n| Setting::ConsentTimeout(secs(n))),
     },
@@ -228,6 +241,7 @@ pub const KEYS: &[Key] = &[
         name: "consent_timeout_auto",
         flag: "--consent-timeout-auto",
         kind: Kind::Integer,
+        entries: None,
         form: "seconds (0 to 3600; 0: allow-auto sessions start at once, for unattended images)",
         parse: |t| in_range(t, 0, 3600).map(|n| Setting::ConsentTimeoutAuto(secs(n))),
     },
@@ -235,6 +249,7 @@ pub const KEYS: &[Key] = &[
         name: "consent_timeout_request",
         flag: "--consent-timeout-request",
         kind: Kind::Integer,
+        entries: None,
         form: "seconds (1 to 3600)",
         parse: |t| in_range(t, 1, 3600).map(|n| Setting::ConsentTimeoutRequest(secs(n))),
     },
@@ -242,6 +257,7 @@ pub const KEYS: &[Key] = &[
         name: "consent_timeout_action_auto",
         flag: "--consent-timeout-action-auto",
         kind: Kind::Text,
+        entries: None,
         form: "start or refuse",
         parse: |t| {
             TimeoutAction::parse(t)
@@ -253,6 +269,7 @@ pub const KEYS: &[Key] = &[
         name: "consent_timeout_action_request",
         flag: "--consent-timeout-action-request",
         kind: Kind::Text,
+        entries: None,
         form: "start or refuse",
         parse: |t| {
             TimeoutAction::parse(t)
@@ -264,6 +281,7 @@ pub const KEYS: &[Key] = &[
         name: "audit_syslog",
         flag: "--audit-syslog",
         kind: Kind::Bool,
+        entries: None,
         form: "true or false",
         parse: |t| boolean(t).map(Setting::AuditSyslog),
     },
@@ -271,6 +289,7 @@ pub const KEYS: &[Key] = &[
         name: "audit_file",
         flag: "--audit-file",
         kind: Kind::Text,
+        entries: None,
         form: "a file path, e.g. /var/log/thinshadow-audit.log",
         parse: |t| non_empty(t).map(|t| Setting::AuditFile(t.into())),
     },
@@ -278,6 +297,7 @@ pub const KEYS: &[Key] = &[
         name: "audit_file_max",
         flag: "--audit-file-max",
         kind: Kind::Integer,
+        entries: None,
         form: "bytes (4096 to 1073741824)",
         parse: |t| in_range(t, 4096, 1 << 30).map(Setting::AuditFileMax),
     },
@@ -285,24 +305,15 @@ pub const KEYS: &[Key] = &[
         name: "remote_processes",
         flag: "--remote-processes",
         kind: Kind::List,
+        entries: Some(process_entries),
         form: "process names, e.g. xfreerdp,wfica,vmware-view",
-        parse: |t| {
-            let names: Vec<String> = t
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned)
-                .collect();
-            match names.iter().find(|n| n.contains('/') || n.len() > 255) {
-                Some(bad) => Err(Some(format!("{bad:?}: a process name, not a path"))),
-                None => Ok(Setting::RemoteProcesses(names)),
-            }
-        },
+        parse: |t| process_entries(&split_list(t)),
     },
     Key {
         name: "local_prompt",
         flag: "--local-prompt",
         kind: Kind::Text,
+        entries: None,
         form: "auto (the framebuffer prompt unless a UI registered on the control socket), fb or off",
         parse: |t| match t {
             "auto" => Ok(Setting::LocalPrompt(PromptChoice::Auto)),
@@ -315,6 +326,7 @@ pub const KEYS: &[Key] = &[
         name: "control",
         flag: "--control",
         kind: Kind::Text,
+        entries: None,
         form: "a socket path, e.g. /run/thinshadow/control.sock",
         parse: |t| non_empty(t).map(|t| Setting::Control(t.into())),
     },
@@ -322,6 +334,7 @@ pub const KEYS: &[Key] = &[
         name: "local_uid",
         flag: "--local-uid",
         kind: Kind::Integer,
+        entries: None,
         form: "a user id",
         parse: |t| t.parse::<u32>().map(Setting::LocalUid).map_err(|_| None),
     },
@@ -329,6 +342,7 @@ pub const KEYS: &[Key] = &[
         name: "local_group",
         flag: "--local-group",
         kind: Kind::Text,
+        entries: None,
         form: "a group id or name",
         parse: |t| {
             let plain = !t.is_empty() && !t.contains([':', '/', ' ']);
@@ -339,6 +353,7 @@ pub const KEYS: &[Key] = &[
         name: "handshakes_per_address",
         flag: "--handshakes-per-address",
         kind: Kind::Integer,
+        entries: None,
         form: "a count (1 to 256)",
         parse: |t| in_range(t, 1, 256).map(|n| Setting::HandshakesPerAddress(n as usize)),
     },
@@ -346,6 +361,7 @@ pub const KEYS: &[Key] = &[
         name: "audit_file_keep",
         flag: "--audit-file-keep",
         kind: Kind::Integer,
+        entries: None,
         form: "old audit files to keep (1 to 100)",
         parse: |t| in_range(t, 1, 100).map(|n| Setting::AuditFileKeep(n as u32)),
     },
@@ -353,6 +369,7 @@ pub const KEYS: &[Key] = &[
         name: "keyboard_layout",
         flag: "--keyboard-layout",
         kind: Kind::Text,
+        entries: None,
         form: "a layout in src/input/layouts: us, gb, de, fr, es, it or ru",
         parse: |t| {
             crate::input::layout::names()
@@ -365,6 +382,7 @@ pub const KEYS: &[Key] = &[
         name: "scroll_copies",
         flag: "--scroll-copies",
         kind: Kind::Text,
+        entries: None,
         form: "on (scrolled rows become copies the client does, if it supports them) or off",
         parse: |t| match t {
             "on" => Ok(Setting::ScrollCopies(true)),
@@ -376,6 +394,7 @@ pub const KEYS: &[Key] = &[
         name: "default_management_mode",
         flag: "--default-management-mode",
         kind: Kind::Text,
+        entries: None,
         form: "allow-auto, allow-by-request or deny (when no saved state can be read)",
         parse: |t| {
             t.parse()
@@ -387,6 +406,7 @@ pub const KEYS: &[Key] = &[
         name: "default_remote_screen_mode",
         flag: "--default-remote-screen-mode",
         kind: Kind::Text,
+        entries: None,
         form: "allow-auto, allow-by-request or deny (when no saved state can be read)",
         parse: |t| {
             t.parse()
@@ -398,6 +418,7 @@ pub const KEYS: &[Key] = &[
         name: "tls_key_type",
         flag: "--tls-key-type",
         kind: Kind::Text,
+        entries: None,
         form: "rsa (RSA-2048, as Windows; every client) or ecdsa (P-256), for a new certificate",
         parse: |t| t.parse().map(Setting::TlsKeyType).map_err(|()| None),
     },
@@ -405,6 +426,7 @@ pub const KEYS: &[Key] = &[
         name: "tls_cert",
         flag: "--tls-cert",
         kind: Kind::Text,
+        entries: None,
         form: "a PEM file: the certificate, then any intermediates",
         parse: |t| non_empty(t).map(|t| Setting::TlsCert(t.into())),
     },
@@ -412,10 +434,42 @@ pub const KEYS: &[Key] = &[
         name: "tls_key",
         flag: "--tls-key",
         kind: Kind::Text,
+        entries: None,
         form: "a PEM file: the certificate's private key (PKCS#8, PKCS#1 or SEC1)",
         parse: |t| non_empty(t).map(|t| Setting::TlsKey(t.into())),
     },
 ];
+
+/// A flag's comma-separated list, trimmed, empty entries dropped.
+fn split_list(text: &str) -> Vec<&str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
+fn allow_entries(entries: &[&str]) -> Result<Setting, Reject> {
+    if entries.iter().all(|e| e.trim().is_empty()) {
+        return Ok(Setting::Allow(Allowlist::all()));
+    }
+    let entries: Vec<&str> = entries.iter().map(|e| e.trim()).collect();
+    Allowlist::parse(&entries)
+        .map(Setting::Allow)
+        .map_err(|e| Some(e.to_string()))
+}
+
+fn process_entries(entries: &[&str]) -> Result<Setting, Reject> {
+    let names: Vec<String> = entries
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match names.iter().find(|n| n.contains('/') || n.len() > 255) {
+        Some(bad) => Err(Some(format!("{bad:?}: a process name, not a path"))),
+        None => Ok(Setting::RemoteProcesses(names)),
+    }
+}
 
 fn boolean(text: &str) -> Result<bool, Reject> {
     match text {
@@ -475,11 +529,12 @@ impl Key {
                 let mut entries = Vec::with_capacity(items.len());
                 for item in items {
                     match item {
-                        toml::Value::String(s) if !s.contains(',') => entries.push(s.as_str()),
+                        toml::Value::String(s) => entries.push(s.as_str()),
                         _ => return Err(bad(None)),
                     }
                 }
-                entries.join(",")
+                let parse = self.entries.ok_or_else(|| bad(None))?;
+                return parse(&entries).map_err(bad);
             }
             _ => return Err(bad(None)),
         };
@@ -750,8 +805,18 @@ tls_key = "/etc/thinshadow/key.pem"
         );
         let err = parse(r#"allow = "10.0.0.0/8""#).unwrap_err();
         assert!(err.contains("allow: expected ADDR/PREFIX"), "{err}");
+        // A file's entry is one entry: a comma in it is not a separator (it is on the
+        // command line), so this is one bad range, named as written.
         let err = parse(r#"allow = ["10.0.0.0/8,fd00::/8"]"#).unwrap_err();
-        assert!(err.contains("allow: expected"), "{err}");
+        assert!(err.contains(r#"allow: "10.0.0.0/8,fd00::/8""#), "{err}");
+        // A process name may hold a comma (the kernel's comm is any 15 bytes).
+        assert_eq!(
+            parse(r#"remote_processes = ["vdi,client", "wfica"]"#).unwrap(),
+            vec![Setting::RemoteProcesses(vec![
+                "vdi,client".into(),
+                "wfica".into()
+            ])]
+        );
         let err = parse(r#"user = "a b""#).unwrap_err();
         assert!(
             err.starts_with("thinshadow.toml: user: expected a plain user name"),

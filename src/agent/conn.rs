@@ -401,10 +401,9 @@ impl Core {
             "{}: session ended after {secs} s; screen: {} frames, {} bitmaps, {} copies ({} sideways), {} bytes before TLS",
             conn.peer, stats.frames, stats.rects, stats.copies, stats.sideways, stats.bytes
         );
-        if let Some(keeper) = self.keeper.as_mut()
-            && keeper.session_ended(now, self.unix)
-        {
-            self.config.password = keeper.password().to_owned();
+        // A rotation here applies to the next connection (see `Core::password`).
+        if let Some(keeper) = self.keeper.as_mut() {
+            keeper.session_ended(now, self.unix);
         }
     }
 

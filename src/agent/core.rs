@@ -151,7 +151,6 @@ impl Core {
 
     /// From now on the keeper decides the password, who may connect, and when to rotate.
     pub fn set_keeper(&mut self, keeper: Keeper) {
-        self.config.password = keeper.password().to_owned();
         self.modes = keeper.modes();
         self.keeper = Some(keeper);
     }
@@ -201,7 +200,7 @@ impl Core {
         }
         let settings = Settings {
             user: self.config.user.clone(),
-            password: self.config.password.clone(),
+            password: self.password().to_owned(),
             server_public_key: self.public_key.clone(),
             width: self.screen.size.0,
             height: self.screen.size.1,
@@ -382,12 +381,19 @@ impl Core {
         }
     }
 
-    /// Rotation, publishing and pending saves; a rotation applies to the next login.
+    /// Rotation, publishing and pending saves; a rotation applies to the next connection.
     fn poll_keeper(&mut self, now: Instant) {
-        if let Some(keeper) = self.keeper.as_mut()
-            && keeper.poll(now, self.unix)
-        {
-            self.config.password = keeper.password().to_owned();
+        if let Some(keeper) = self.keeper.as_mut() {
+            keeper.poll(now, self.unix);
+        }
+    }
+
+    /// The password a new connection is checked against: the keeper's (it owns and rotates
+    /// it) or, in tests without one, the configured one. A connection keeps the one it got.
+    fn password(&self) -> &str {
+        match &self.keeper {
+            Some(keeper) => keeper.password(),
+            None => &self.config.password,
         }
     }
 
