@@ -51,13 +51,16 @@ struct Pipe {
 
 impl World {
     fn new(config: AgentConfig) -> World {
+        World::with_source(config, thinshadow::screen::open("synthetic:64x48").unwrap())
+    }
+
+    fn with_source(config: AgentConfig, source: Box<dyn thinshadow::screen::Source>) -> World {
         let identity = Identity::generate(KeyType::Ecdsa).unwrap();
         let start = Instant::now();
         let now = Now {
             mono: start,
             unix: START_UNIX,
         };
-        let source = thinshadow::screen::open("synthetic:64x48").unwrap();
         let core = Core::new(
             config,
             identity.server_config().unwrap(),
@@ -636,6 +639,49 @@ fn slots_freed_by_the_timeout_serve_the_next_client() {
     w.advance(secs(15));
     assert!(stalled.iter().all(|&id| !w.is_open(id)), "timed out");
     let next = w.accept(19, "127.0.0.4:50001").expect("a freed slot");
+    drop(w);
+    login_ok(&world, next, PASSWORD);
+}
+
+/// The thin client's screen changes size, the agent asks the admin's client to reactivate,
+/// and the client never answers: `terminate` still ends the session (within the linger
+/// time), and the next admin is not refused as "another admin session is active".
+#[test]
+fn a_session_stalled_in_reactivation_is_ended_by_terminate() {
+    use thinshadow::control::Request;
+    use thinshadow::policy::By;
+    let (source, screen) = thinshadow::screen::Synthetic::new(64, 48);
+    screen.freeze(0);
+    let mut config = config();
+    config.access.allow_auto.timeout = Duration::ZERO;
+    let world = Rc::new(RefCell::new(World::with_source(config, Box::new(source))));
+    let id = world.borrow_mut().accept(16, "127.0.0.2:50000").unwrap();
+    let _stalled = login_ok(&world, id, PASSWORD);
+    let mut w = world.borrow_mut();
+    assert!(
+        w.when(|e| matches!(e, AuditEvent::SessionStarted { .. }))
+            .is_some()
+    );
+    screen.resize(80, 48);
+    w.advance(secs(2));
+    assert!(
+        w.is_open(id),
+        "waiting for the reactivation it will never get"
+    );
+    let root = By::Peer { uid: 0, pid: 1 };
+    let now = w.now;
+    assert!(
+        w.core
+            .on_control(now, Request::Terminate, root)
+            .contains("\"ok\":true")
+    );
+    w.turn();
+    w.advance(thinshadow::agent::LINGER);
+    assert!(!w.is_open(id), "ended within the linger time");
+    let now = w.now;
+    let reply = w.core.on_control(now, Request::Terminate, root);
+    assert!(reply.contains("no admin session"), "{reply}");
+    let next = w.accept(17, "127.0.0.3:50000").unwrap();
     drop(w);
     login_ok(&world, next, PASSWORD);
 }
