@@ -4,10 +4,17 @@
 //! `kmsdemo [--card /dev/dri/card0] [--trigger /tmp/kmsdemo-flip] [--rgb565]`
 //! (virtio-gpu refuses 16 bpp dumb buffers with EINVAL: --rgb565 is for other drivers.)
 //! Picture A: four quadrants (red, green, blue, white); picture B: eight vertical stripes.
-//! Polls the trigger every 50 ms: a demo, not the agent, so a plain sleep loop is fine.
+//! Reads every evdev node in /dev/input as a compositor would (no grab; nodes that appear
+//! later, such as the agent's uinput keyboard, are opened within a second) and prints
+//! `kmsdemo: key CODE down` for each key press: the board checks that the admin's typing
+//! reaches the DRM master's input.
+//! Polls the trigger and the keyboards every 50 ms: a demo, not the agent, so a plain sleep
+//! loop is fine.
 
 use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,6 +51,66 @@ fn colour(b: bool, x: u32, y: u32, w: u32, h: u32) -> u32 {
 
 fn rgb565(c: u32) -> u16 {
     (((c >> 19) & 0x1F) << 11 | ((c >> 10) & 0x3F) << 5 | ((c >> 3) & 0x1F)) as u16
+}
+
+/// The evdev nodes a compositor would read, opened without a grab.
+#[derive(Default)]
+struct Keyboards {
+    open: Vec<(PathBuf, File)>,
+}
+
+impl Keyboards {
+    /// Opens the nodes not open yet (the agent's uinput devices come with the agent).
+    fn rescan(&mut self) {
+        let Ok(dir) = std::fs::read_dir("/dev/input") else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let path = entry.path();
+            let is_event = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("event"));
+            if !is_event || self.open.iter().any(|(p, _)| *p == path) {
+                continue;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::libc::O_NONBLOCK)
+                .open(&path);
+            if let Ok(file) = file {
+                self.open.push((path, file));
+            }
+        }
+    }
+
+    /// Prints each key press that waits; a node that went away is dropped.
+    fn read(&mut self) {
+        const EVENT: usize = std::mem::size_of::<nix::libc::input_event>();
+        self.open.retain_mut(|(path, file)| {
+            let mut buf = [0u8; EVENT * 64];
+            loop {
+                match file.read(&mut buf) {
+                    Ok(0) => return false,
+                    Ok(n) => {
+                        for event in buf[..n].chunks_exact(EVENT) {
+                            // type u16, code u16, value i32 after the timeval.
+                            let at = EVENT - 8;
+                            let kind = u16::from_ne_bytes([event[at], event[at + 1]]);
+                            let code = u16::from_ne_bytes([event[at + 2], event[at + 3]]);
+                            let value =
+                                i32::from_ne_bytes(event[at + 4..at + 8].try_into().unwrap());
+                            if kind == 1 && value == 1 {
+                                println!("kmsdemo: key {code} down ({})", path.display());
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                    Err(_) => return false,
+                }
+            }
+        });
+    }
 }
 
 fn main() {
@@ -126,8 +193,15 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("modeset: {e}"))?;
     println!("kmsdemo: showing A on {conn} {w}x{h} {format:?}");
     let mut shown = 0;
+    let mut keyboards = Keyboards::default();
+    let mut turn = 0u64;
     loop {
         std::thread::sleep(Duration::from_millis(50));
+        turn += 1;
+        if turn % 20 == 1 {
+            keyboards.rescan();
+        }
+        keyboards.read();
         if std::fs::remove_file(&trigger).is_err() {
             continue;
         }

@@ -142,39 +142,6 @@ MAIN_PID=$$
 ) >/dev/null 2>&1 &
 WATCHDOG=$!
 
-start() { # start NAME LIMIT CMD...: background under timeout; pid in LAST_PID
-    local name="$1" limit="$2"; shift 2
-    timeout --kill-after=3 "$limit" "$@" >"$T/$name.log" 2>&1 &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do
-        [ "$SECONDS" -ge "$end" ] && return 1
-        sleep 0.1
-    done
-}
-has_line() { [ -s "$1" ] && grep -q . "$1"; }
-port_listening() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
-# the process timeout started (timeout -> [env ->] server: env execs)
-child_of() { local c; c="$(ps -o pid= --ppid "$1" 2>/dev/null | head -n 1 | tr -d ' ')"; echo "${c:-$1}"; }
-
-start_xvfb() { # NAME WxH -> XVFB_DISPLAY XVFB_FB XVFB_PID
-    local name="$1" size="$2" dir="$T/$1-fb"
-    mkdir -p "$dir"
-    : >"$T/$name.dpy"
-    timeout --kill-after=3 $((DEADLINE + 10)) Xvfb -displayfd 3 -screen 0 "${size}x24" -fbdir "$dir" \
-        -nocursor -noreset -nolisten tcp 3>"$T/$name.dpy" >"$T/$name-xvfb.log" 2>&1 &
-    PIDS+=("$!")
-    XVFB_PID="$!"
-    wait_for 15 has_line "$T/$name.dpy" || { echo "Xvfb ($name) did not start" >&2; exit 2; }
-    XVFB_DISPLAY=":$(head -n 1 "$T/$name.dpy" | tr -dc 0-9)"
-    XVFB_FB="$dir/Xvfb_screen0"
-    wait_for 5 test -s "$XVFB_FB" || { echo "no $XVFB_FB" >&2; exit 2; }
-    XVFB_PID="$(child_of "$XVFB_PID")"
-}
-
 NPROC="$(nproc)"
 LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
 log "temp dir $T; $NPROC cores, load average $LOAD0"

@@ -129,43 +129,6 @@ MAIN_PID=$$
 ) >/dev/null 2>&1 &
 WATCHDOG=$!
 
-# start NAME LIMIT CMD...: start CMD in the background under `timeout LIMIT`; its pid in $LAST_PID.
-start() {
-    local name="$1" limit="$2"; shift 2
-    timeout --kill-after=3 "$limit" "$@" >"$T/$name.log" 2>&1 &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
-
-wait_for() { # wait_for SECONDS CMD...: poll CMD until it succeeds
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do
-        [ "$SECONDS" -ge "$end" ] && return 1
-        sleep 0.1
-    done
-}
-
-has_line() { [ -s "$1" ] && grep -q . "$1"; }
-
-start_xvfb() { # start_xvfb NAME WxH -> sets XVFB_DISPLAY, XVFB_FB
-    local name="$1" size="$2"
-    local dir="$T/$name-fb"
-    mkdir -p "$dir"
-    : >"$T/$name.dpy"
-    # -displayfd: Xvfb picks a free display itself and writes its number.
-    timeout --kill-after=3 $((DEADLINE + 10)) Xvfb -displayfd 3 -screen 0 "${size}x24" -fbdir "$dir" \
-        -nocursor -noreset -nolisten tcp 3>"$T/$name.dpy" >"$T/$name-xvfb.log" 2>&1 &
-    PIDS+=("$!")
-    if ! wait_for 15 has_line "$T/$name.dpy"; then
-        echo "Xvfb ($name) did not start:" >&2; tail -n 20 "$T/$name-xvfb.log" >&2; exit 2
-    fi
-    XVFB_DISPLAY=":$(head -n 1 "$T/$name.dpy" | tr -dc 0-9)"
-    XVFB_FB="$dir/Xvfb_screen0"
-    wait_for 5 test -s "$XVFB_FB" || { echo "no $XVFB_FB" >&2; exit 2; }
-}
-
-port_listening() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
-
 # --------------------------------------------------------------------------- pictures and source
 
 log "temp dir $T, server $SERVER"

@@ -2,8 +2,9 @@
 # Board check for the KMS source (issue 17): a DRM master (examples/kmsdemo) owns virtio-gpu's CRTC,
 # fb0 keeps the console's old picture. The admin's xfreerdp window must equal the QMP screendump
 # pixel for pixel with the shipped --screen auto (an agent started before the demo took the display
-# looks again when the admin connects), before and after a page flip; with fbdev:/dev/fb0 the same
-# comparison must fail (the gap the KMS source closes).
+# looks again when the admin connects), before and after a page flip, and a key the admin types
+# reaches the demo's own evdev reader; with fbdev:/dev/fb0 the same comparison must fail (the gap
+# the KMS source closes).
 #
 # Usage: scripts/test-board-kms.sh [--rgb565] [--keep]   (virtio-gpu makes only 32 bpp dumb buffers:
 #        --rgb565 fails there at the demo's start; it is for boards whose driver has RGB565)
@@ -36,8 +37,8 @@ if [[ -z ${THINSHADOW_BIN:-} || -z ${KMSDEMO_BIN:-} ]]; then
 fi
 
 PASSED=0 FAILED=0 PIDS=()
-pass() { PASSED=$((PASSED + 1)); echo "PASS $1: $2"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
+# shellcheck source=SCRIPTDIR/lib/procs.sh
+. "$ROOT/scripts/lib/procs.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/thinshadow-board-kms.XXXXXX")
 # shellcheck source=SCRIPTDIR/../board/qemu-aarch64-virt/lib.sh
 . "$BOARD/lib.sh"
@@ -50,7 +51,6 @@ cleanup() {
     ((FAILED == 0))
 }
 trap cleanup EXIT
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do ((SECONDS < end)) || return 1; sleep 0.3; done; }
 serial() { tr -d '\r' <"$BOARD_LOG"; }
 
 mkdir -p "$work/extra/usr/bin"
@@ -92,6 +92,18 @@ session() {
         rc=0
         result=$("$PY" "$PIX" wait-match "$shot" "$work/fb-$name/Xvfb_screen0" --crop "$X,$Y,$W,$H" --timeout 40 2>&1) || rc=$?
         ((rc == 0)) && pass "$name after the flip" "$result" || fail "$name after the flip" "$result"
+        # The admin's typing reaches the DRM master's own input reader: kmsdemo reads every evdev
+        # node as a compositor does and logs each key press (KEY_A is 30).
+        DISPLAY=$dpy timeout 10 xdotool windowfocus --sync "$win" >/dev/null 2>&1 ||
+            DISPLAY=$dpy timeout 10 xdotool windowfocus "$win" >/dev/null 2>&1 || true
+        sleep 0.3
+        DISPLAY=$dpy timeout 10 xdotool key --delay 80 a >/dev/null 2>&1 || true
+        typed() { board_cmd 'grep "key 30 down" /tmp/kmsdemo.log' | grep -q 'key 30 down'; }
+        if wait_for 15 typed; then
+            pass "$name typing" "the DRM master read it: $(board_cmd 'grep "key 30 down" /tmp/kmsdemo.log | head -n 1')"
+        else
+            fail "$name typing" "kmsdemo saw no KEY_A: $(board_cmd 'tail -n 3 /tmp/kmsdemo.log' | tr '\n' '|')"
+        fi
     else
         ((rc != 0)) && pass "$name differs" "as expected, fb0 is not what is scanned out: $result" ||
             fail "$name differs" "the fbdev session matched the screendump: $result"

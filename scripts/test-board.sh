@@ -85,8 +85,6 @@ SUMMARY_DONE=0
 PIDS=()
 log() { echo "test-board: $*" >&2; }
 info() { echo "INFO $*"; }
-pass() { PASSED=$((PASSED + 1)); echo "PASS $1: $2"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
 summary() {
     ((SUMMARY_DONE)) && return 0
     SUMMARY_DONE=1
@@ -124,15 +122,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'fail run "interrupted"; exit 130' INT
 trap 'fail run "the whole-run deadline passed (TEST_BOARD_TIMEOUT)"; exit 124' TERM
-
-wait_for() { # wait_for SECONDS CMD...: poll CMD until it succeeds
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        ((SECONDS < end)) || return 1
-        sleep 0.2
-    done
-}
 
 # --- the initramfs: agent, busybox, modules, test pictures ---
 mkdir -p "$work/extra/usr/share/thinshadow-test"

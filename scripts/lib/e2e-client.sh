@@ -13,9 +13,6 @@ e2e_cleanup() {
     ((FAILED)) && echo "logs kept in $T" || rm -rf "$T"
     ((FAILED == 0))
 }
-pass() { PASSED=$((PASSED + 1)); echo "PASS $1: $2"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do ((SECONDS < end)) || return 1; sleep 0.2; done; }
 
 # e2e_begin NAME: the temp dir T (kept when a check failed) and the exit trap.
 e2e_begin() {
@@ -25,13 +22,8 @@ e2e_begin() {
 
 # xvfb NAME WxH: an Xvfb whose screen is a file; sets DPY and FB.
 xvfb() {
-    mkdir -p "$T/$1"
-    : >"$T/$1.dpy"
-    timeout -k 3 "$LIMIT" Xvfb -displayfd 3 -screen 0 "${2}x24" -fbdir "$T/$1" -nocursor -noreset -nolisten tcp \
-        3>"$T/$1.dpy" >/dev/null 2>&1 &
-    PIDS+=("$!")
-    wait_for 15 grep -q . "$T/$1.dpy" || { echo "Xvfb $1 did not start" >&2; exit 2; }
-    DPY=":$(head -n 1 "$T/$1.dpy" | tr -dc 0-9)" FB=$T/$1/Xvfb_screen0
+    DEADLINE=$LIMIT start_xvfb "$1" "$2"
+    DPY=$XVFB_DISPLAY FB=$XVFB_FB
 }
 
 # paint PNG: the source Xvfb (SRC_DPY, SRC_FB) shows it.
