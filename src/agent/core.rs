@@ -109,6 +109,9 @@ pub struct Core {
 
 impl Core {
     /// `tls` and `public_key` are the server identity's; the source is read once for its size.
+    /// `stopwatch` times the encoder's own work against its per-turn budget (the shell gives
+    /// `Instant::now`): a measure of CPU spent, not a deadline; the byte budget bounds a turn
+    /// alike on a virtual clock.
     pub fn new(
         config: AgentConfig,
         tls: Arc<rustls::ServerConfig>,
@@ -116,6 +119,7 @@ impl Core {
         mut source: Box<dyn Source>,
         sink: Box<dyn InputSink>,
         now: Now,
+        stopwatch: fn() -> Instant,
     ) -> io::Result<Core> {
         let frame = source
             .frame()
@@ -124,7 +128,7 @@ impl Core {
         Ok(Core {
             tls,
             public_key,
-            screen: Screen::new(source, size),
+            screen: Screen::new(source, size, stopwatch),
             sink,
             conns: HashMap::new(),
             session: None,

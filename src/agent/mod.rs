@@ -144,8 +144,8 @@ pub struct Agent {
     prompt: Option<prompt::LocalPrompt>,
 }
 
-/// The one place the agent reads the clocks.
-fn clock() -> Now {
+/// The one place the agent reads the clocks (and `serve` at start, for the keeper).
+pub fn clock() -> Now {
     Now {
         mono: Instant::now(),
         unix: unix_now(),
@@ -175,6 +175,7 @@ impl Agent {
             source,
             sink,
             clock(),
+            Instant::now,
         )?;
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;

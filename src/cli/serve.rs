@@ -1,7 +1,5 @@
 //! `thinshadow serve`: everything the agent needs, in order, each failure a clear message.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
@@ -54,8 +52,10 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("screen {}: {e}", args.screen))?;
 
     let (loaded, recovery) = state::load(&args.state_dir).resolve(args.default_modes);
-    let now = Instant::now();
-    let now_unix = unix_now();
+    let crate::agent::Now {
+        mono: now,
+        unix: now_unix,
+    } = crate::agent::clock();
     // A new password at every start of the agent.
     let mut keeper = Keeper::start(keeper_config(args, &identity), &loaded, now, now_unix)
         .map_err(|e| e.to_string())?;
@@ -201,12 +201,6 @@ fn resolve_group(text: &str) -> Result<u32, String> {
         Ok(None) => Err(format!("--local-group: no group named '{text}'")),
         Err(e) => Err(format!("--local-group: cannot look up '{text}': {e}")),
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Everything the keeper needs from the settings.

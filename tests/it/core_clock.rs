@@ -68,6 +68,7 @@ impl World {
             source,
             Box::new(RecordingSink::default()),
             now,
+            Instant::now,
         )
         .unwrap();
         World {
