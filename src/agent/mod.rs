@@ -55,6 +55,11 @@ const FIRST_CLIENT: usize = 16;
 /// Bytes read from one socket per readiness event, so one client cannot starve the loop.
 const READ_BUDGET: usize = 256 * 1024;
 
+/// A connection that has not reached the active session by then is dropped.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The fastest screen scan rate, about 30 a second.
+pub const DEFAULT_FRAME_INTERVAL: Duration = Duration::from_millis(33);
+
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
     pub listen: SocketAddr,
@@ -96,8 +101,8 @@ impl AgentConfig {
             listen,
             user: user.to_owned(),
             password: password.to_owned(),
-            handshake_timeout: Duration::from_secs(15),
-            frame_interval: Duration::from_millis(33),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            frame_interval: DEFAULT_FRAME_INTERVAL,
             scroll_copies: true,
             slots: SlotLimits::default(),
             access: AccessSettings::default(),

@@ -138,14 +138,15 @@ impl Flags {
 impl Default for ServeArgs {
     fn default() -> Self {
         let lockout = LockoutPolicy::default();
+        let slots = crate::policy::SlotLimits::default();
         ServeArgs {
             listen: SocketAddr::from(([0, 0, 0, 0], 3389)),
             screen: "auto".into(),
             state_dir: DEFAULT_STATE_DIR.into(),
             user: "admin".into(),
-            handshake_timeout: Duration::from_secs(15),
-            frame_interval: Duration::from_millis(33),
-            max_handshakes: 8,
+            handshake_timeout: crate::agent::DEFAULT_HANDSHAKE_TIMEOUT,
+            frame_interval: crate::agent::DEFAULT_FRAME_INTERVAL,
+            max_handshakes: slots.global,
             config: None,
             rotation_period: DEFAULT_PERIOD,
             rotate_after_session: false,
@@ -167,7 +168,7 @@ impl Default for ServeArgs {
             audit_file_max: DEFAULT_AUDIT_FILE_MAX,
             remote_processes: Vec::new(),
             local_prompt: PromptChoice::Auto,
-            handshakes_per_address: 3,
+            handshakes_per_address: slots.per_address,
             audit_file_keep: DEFAULT_AUDIT_FILE_KEEP,
             keyboard_layout: "us".into(),
             scroll_copies: true,
