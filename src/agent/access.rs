@@ -39,7 +39,7 @@ impl Core {
             let lines = (screen != crate::policy::Screen::Real).then(|| screen.lines(now));
             let input = session.policy.input_allowed() && client.closing.is_none();
             if client.rdp.is_active() {
-                self.screen.show(lines.as_deref(), now);
+                session.pipeline.show(lines.as_deref(), now);
             }
             if session.input_open && !input {
                 debug!("input: closed by the access policy");

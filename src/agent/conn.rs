@@ -150,9 +150,11 @@ impl Core {
             Event::SuppressOutput(_) | Event::Refresh { .. } if self.session_id() != Some(id) => {}
             Event::SuppressOutput(suppress) => {
                 debug!("suppress output {suppress}");
-                self.screen.suppressed = suppress;
-                if !suppress && let Some(damage) = self.screen.damage.as_mut() {
-                    damage.invalidate_all();
+                if let Some(pipeline) = self.session.as_mut().map(|s| &mut s.pipeline) {
+                    pipeline.suppressed = suppress;
+                    if !suppress && let Some(damage) = pipeline.damage.as_mut() {
+                        damage.invalidate_all();
+                    }
                 }
             }
             Event::Refresh {
@@ -161,7 +163,8 @@ impl Core {
                 right,
                 bottom,
             } => {
-                if let Some(damage) = self.screen.damage.as_mut() {
+                let pipeline = self.session.as_mut().map(|s| &mut s.pipeline);
+                if let Some(damage) = pipeline.and_then(|p| p.damage.as_mut()) {
                     damage.invalidate(Rect {
                         x: left,
                         y: top,
@@ -284,34 +287,41 @@ impl Core {
                      timeouts decide"
                 );
             }
-            // One compression history per connection, kept over reactivations.
-            self.screen.encoder.set_compression(conn.rdp.compression());
+            // One compression history per session, kept over reactivations.
+            session
+                .pipeline
+                .encoder
+                .set_compression(conn.rdp.compression());
         }
-        self.screen.encoder.set_skip_alpha(skip_alpha);
-        self.screen
-            .start(width, height, max_request_size, copies, now);
+        let pipeline = &mut session.pipeline;
+        pipeline.encoder.set_skip_alpha(skip_alpha);
+        pipeline.start(width, height, max_request_size, copies, now);
         self.sink.set_screen_size(width, height);
         let screen = session.policy.screen();
         let lines = (screen != crate::policy::Screen::Real).then(|| screen.lines(now));
-        self.screen.show(lines.as_deref(), now);
+        pipeline.show(lines.as_deref(), now);
     }
 
     /// Scans and encodes for the session within this turn's budget.
     pub(super) fn screen_turn(&mut self, now: Instant) {
-        let Some(id) = self.session_id() else {
+        let Some(session) = self.session.as_mut() else {
             return;
         };
-        let Some(conn) = self.conns.get_mut(&id) else {
+        let Some(conn) = self.conns.get_mut(&session.id) else {
             return;
         };
-        if !conn.rdp.is_active() || conn.closing.is_some() || self.screen.suppressed {
+        let pipeline = &mut session.pipeline;
+        if !conn.rdp.is_active() || conn.closing.is_some() || pipeline.suppressed {
             return;
         }
         let mut out = Vec::new();
-        match self
-            .screen
-            .produce(now, self.config.frame_interval, &conn.wire, &mut out)
-        {
+        match pipeline.produce(
+            &mut self.screen,
+            now,
+            self.config.frame_interval,
+            &conn.wire,
+            &mut out,
+        ) {
             Ok(Produced::Output) => {}
             Ok(Produced::Resized(width, height)) => {
                 info!(
@@ -324,10 +334,10 @@ impl Core {
                 }
             }
             Err(e) => {
-                if !self.screen.source_failing {
+                if !self.screen.failing {
                     error!("screen source failed: {e}");
                 }
-                self.screen.source_failing = true;
+                self.screen.failing = true;
             }
         }
         queue(conn, &out, &self.watermarks, now);
@@ -392,8 +402,8 @@ impl Core {
         session.policy.admin_disconnected(now);
         self.audit(&mut session.policy);
         self.sink.release_all();
-        let stats = self.screen.stats;
-        self.screen.stop();
+        // Counted over the whole session, reactivations included; gone with it.
+        let stats = session.pipeline.stats;
         let secs = session
             .active_since
             .map_or(0, |s| now.saturating_duration_since(s).as_secs());

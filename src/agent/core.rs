@@ -341,14 +341,16 @@ impl Core {
         consider(self.audit_limiter.next_deadline());
         consider(self.keeper.as_ref().and_then(Keeper::next_deadline));
         consider(self.remote_scan_deadline());
-        if let Some(conn) = self.session_conn()
+        if let Some(session) = &self.session
+            && let Some(conn) = self.conns.get(&session.id)
             && conn.rdp.is_active()
-            && !self.screen.suppressed
+            && !session.pipeline.suppressed
         {
-            if !self.screen.queue.is_empty() && !conn.wire.has_pending_output() {
+            let pipeline = &session.pipeline;
+            if !pipeline.queue.is_empty() && !conn.wire.has_pending_output() {
                 consider(Some(now));
-            } else if self.screen.queue.is_empty() {
-                consider(self.screen.next_scan);
+            } else if pipeline.queue.is_empty() {
+                consider(pipeline.next_scan);
             }
         }
         earliest
@@ -427,9 +429,5 @@ impl Core {
 
     pub(super) fn session_id(&self) -> Option<ConnId> {
         self.session.as_ref().map(|s| s.id)
-    }
-
-    pub(super) fn session_conn(&self) -> Option<&Conn> {
-        self.session_id().and_then(|id| self.conns.get(&id))
     }
 }

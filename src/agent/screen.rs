@@ -25,29 +25,22 @@ pub(super) struct Stats {
     pub(super) bytes: u64,
 }
 
-/// Screen state of the one session.
-pub(super) struct Screen {
-    pub(super) source: Box<dyn Source>,
-    pub(super) size: (u16, u16),
-    pub(super) damage: Option<Damage>,
-    pub(super) encoder: BitmapEncoder,
-    pub(super) queue: VecDeque<Rect>,
-    /// The session's client gets scrolled rows as copies (ScrBlt).
-    copies: bool,
-    pub(super) stats: Stats,
-    pub(super) next_scan: Option<Instant>,
-    pub(super) suppressed: bool,
-    pub(super) source_failing: bool,
-    /// While the access policy withholds the screen: what is served instead of the source,
-    /// so no real pixel leaves before access is granted.
-    pub(super) placeholder: Option<Placeholder>,
-    /// Times the encoding against ENCODE_TIME_BUDGET (see `Core::new`).
-    stopwatch: fn() -> Instant,
-}
-
+/// What a turn of `Pipeline::produce` gave.
 pub(super) enum Produced {
     Output,
+    /// The source's size changed: the session must reactivate at this size.
     Resized(u16, u16),
+}
+
+/// The screen the agent mirrors, for the agent's whole life.
+pub(super) struct Screen {
+    pub(super) source: Box<dyn Source>,
+    /// The source's size as last seen: what a new connection is offered.
+    pub(super) size: (u16, u16),
+    /// The source failed or gave a short frame (said once until it recovers).
+    pub(super) failing: bool,
+    /// Times the encoding against ENCODE_TIME_BUDGET (see `Core::new`).
+    stopwatch: fn() -> Instant,
 }
 
 impl Screen {
@@ -59,15 +52,7 @@ impl Screen {
         Screen {
             source,
             size,
-            damage: None,
-            encoder: BitmapEncoder::new(),
-            queue: VecDeque::new(),
-            copies: false,
-            stats: Stats::default(),
-            next_scan: None,
-            suppressed: false,
-            source_failing: false,
-            placeholder: None,
+            failing: false,
             stopwatch,
         }
     }
@@ -84,7 +69,44 @@ impl Screen {
         }
         true
     }
+}
 
+/// One session's screen output: made with the session at login, dropped with it, so
+/// nothing of one admin's screen state (damage, what the client holds, the compression
+/// history, the counts) outlives it.
+pub(super) struct Pipeline {
+    /// The session's desktop size (its last activation's).
+    size: (u16, u16),
+    /// None until the client is active, and while a reactivation is pending.
+    pub(super) damage: Option<Damage>,
+    pub(super) encoder: BitmapEncoder,
+    pub(super) queue: VecDeque<Rect>,
+    /// The client gets scrolled rows as copies (ScrBlt).
+    copies: bool,
+    pub(super) stats: Stats,
+    pub(super) next_scan: Option<Instant>,
+    pub(super) suppressed: bool,
+    /// While the access policy withholds the screen: what is served instead of the source,
+    /// so no real pixel leaves before access is granted.
+    placeholder: Option<Placeholder>,
+}
+
+impl Pipeline {
+    pub(super) fn new() -> Self {
+        Pipeline {
+            size: (0, 0),
+            damage: None,
+            encoder: BitmapEncoder::new(),
+            queue: VecDeque::new(),
+            copies: false,
+            stats: Stats::default(),
+            next_scan: None,
+            suppressed: false,
+            placeholder: None,
+        }
+    }
+
+    /// The client reached the active phase (first time or after a reactivation).
     pub(super) fn start(
         &mut self,
         width: u16,
@@ -106,16 +128,6 @@ impl Screen {
         self.suppressed = false;
         // The encoder splits rectangles so no update is over what the client reassembles.
         self.encoder.set_max_update_len(max_request_size as usize);
-    }
-
-    pub(super) fn stop(&mut self) {
-        // Counted over the whole session, reactivations included; read before `stop`.
-        self.stats = Stats::default();
-        self.damage = None;
-        self.encoder.set_compression(None);
-        self.queue.clear();
-        self.next_scan = None;
-        self.placeholder = None;
     }
 
     /// Serves the waiting screen with `lines` (Some) or the real source (None). A switch
@@ -149,6 +161,7 @@ impl Screen {
     /// the socket keeps up and the turn's budget lasts.
     pub(super) fn produce(
         &mut self,
+        screen: &mut Screen,
         now: Instant,
         interval: Duration,
         wire: &Wire,
@@ -164,21 +177,21 @@ impl Screen {
         let waiting = self.placeholder.is_some();
         let frame = match self.placeholder.as_mut() {
             Some(placeholder) => placeholder.frame()?,
-            None => self.source.frame()?,
+            None => screen.source.frame()?,
         };
         if !waiting {
             if !frame.is_consistent() {
                 // Nothing of it can be encoded: leave the damage state as it is until a
                 // whole frame comes, and say so once.
-                if !self.source_failing {
+                if !screen.failing {
                     warn!(
                         "the screen source gave a frame shorter than its size; waiting for a whole one"
                     );
                 }
-                self.source_failing = true;
+                screen.failing = true;
                 return Ok(Produced::Output);
             }
-            self.source_failing = false;
+            screen.failing = false;
         }
         if (frame.width, frame.height) != self.size {
             if waiting {
@@ -188,6 +201,7 @@ impl Screen {
             }
             let size = (frame.width, frame.height);
             self.size = size;
+            screen.size = size;
             // Damage restarts when the reactivated session is accepted.
             self.damage = None;
             self.queue.clear();
@@ -228,9 +242,9 @@ impl Screen {
         if wire.has_pending_output() {
             return Ok(Produced::Output);
         }
-        let started = (self.stopwatch)();
+        let started = (screen.stopwatch)();
         while out.len() < ENCODE_BUDGET
-            && (self.stopwatch)().saturating_duration_since(started) < ENCODE_TIME_BUDGET
+            && (screen.stopwatch)().saturating_duration_since(started) < ENCODE_TIME_BUDGET
         {
             let Some(rect) = self.queue.pop_front() else {
                 break;

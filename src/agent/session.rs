@@ -1,9 +1,11 @@
-//! The one admin session: made at login together with its access policy, ended when its
-//! connection is dropped. No connection reaches the screen or input without being it.
+//! The one admin session: made at login together with its access policy and screen
+//! pipeline, ended when its connection is dropped. No connection reaches the screen or
+//! input without being it.
 
 use std::time::Instant;
 
 use super::core::ConnId;
+use super::screen::Pipeline;
 use crate::policy::AccessPolicy;
 
 pub(super) struct Session {
@@ -14,6 +16,8 @@ pub(super) struct Session {
     pub active_since: Option<Instant>,
     /// Admin input reaches the sink (for releasing everything when that stops).
     pub input_open: bool,
+    /// Its screen output: damage, what its client holds, compression history, counts.
+    pub pipeline: Pipeline,
 }
 
 impl Session {
@@ -23,6 +27,7 @@ impl Session {
             policy,
             active_since: None,
             input_open: false,
+            pipeline: Pipeline::new(),
         }
     }
 
