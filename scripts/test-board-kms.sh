@@ -53,8 +53,11 @@ cleanup() {
 trap cleanup EXIT
 serial() { tr -d '\r' <"$BOARD_LOG"; }
 
-mkdir -p "$work/extra/usr/bin"
+mkdir -p "$work/extra/usr/bin" "$work/extra/usr/share/thinshadow-test"
 install -m 755 "$KMSDEMO_BIN" "$work/extra/usr/bin/kmsdemo"
+# A known picture for fb0: what the fbdev session must show while a DRM master hides it.
+"$PY" "$BOARD/pattern.py" make "$W" "$H" "$work/extra/usr/share/thinshadow-test/pattern.xrgb"
+"$PY" "$BOARD/pattern.py" png "$W" "$H" "$work/pattern.png"
 "$BOARD/mkinitramfs.sh" -o "$work/initramfs.cpio.gz" --extra "$work/extra" "$THINSHADOW_BIN" >/dev/null
 board_boot --initrd "$work/initramfs.cpio.gz" || { fail boot "the board did not come up"; exit 1; }
 
@@ -107,6 +110,11 @@ session() {
     else
         ((rc != 0)) && pass "$name differs" "as expected, fb0 is not what is scanned out: $result" ||
             fail "$name differs" "the fbdev session matched the screendump: $result"
+        # ...and not because the session is broken: it shows exactly what fb0 holds.
+        rc=0
+        result=$("$PY" "$PIX" wait-match "$work/pattern.png" "$work/fb-$name/Xvfb_screen0" --crop "$X,$Y,$W,$H" --timeout 40 2>&1) || rc=$?
+        ((rc == 0)) && pass "$name shows fb0" "the picture written to fb0 before the demo: $result" ||
+            fail "$name shows fb0" "the fbdev session is not fb0's picture: $result"
     fi
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     PIDS=()
@@ -135,6 +143,19 @@ else
     fail "auto before the demo" "$(serial | grep -E 'screen auto' | tail -n 2 | tr '\n' '|')"
 fi
 
+# fb0 gets a known picture while it is still what is scanned out (checked on the screendump);
+# the console is unbound from fb0 first, so it does not draw over it.
+# shellcheck disable=SC2016 # expanded in the guest
+board_cmd 'for v in /sys/class/vtconsole/vtcon*; do grep -q "frame buffer" $v/name && echo 0 >$v/bind; done; true' >/dev/null
+board_cmd -t 60 "dd if=/usr/share/thinshadow-test/pattern.xrgb of=/dev/fb0 bs=65536 2>/dev/null" >/dev/null
+shown() { board_screendump "$work/fb0.png" && result=$("$PY" "$BOARD/pattern.py" check "$W" "$H" "$work/fb0.png"); }
+# (fbdev emulation flushes to the scanout a little later: look again for a while)
+if wait_for 10 shown; then
+    pass "fb0 picture" "the screendump shows it: $result"
+else
+    fail "fb0 picture" "${result:-no screendump}"
+fi
+
 # Then a DRM master takes the display; it could not if the agent held the master lock.
 board_cmd 'kmsdemo '"$demo_args"' >/tmp/kmsdemo.log 2>&1 & sleep 2; cat /tmp/kmsdemo.log' | grep -q 'showing A' &&
     pass "demo" "kmsdemo is DRM master: $(board_cmd 'head -n 1 /tmp/kmsdemo.log')" ||
@@ -155,5 +176,6 @@ else
 fi
 
 # fbdev:/dev/fb0 is the gap the KMS source closes: fb0 is not what is scanned out.
-restart_agent "--consent-timeout-auto 0 --screen fbdev:/dev/fb0" || fail "restart" "no new listening line"
+# (No local prompt: its indicator would be drawn onto fb0 over the picture.)
+restart_agent "--consent-timeout-auto 0 --local-prompt off --screen fbdev:/dev/fb0" || fail "restart" "no new listening line"
 session fbdev differ

@@ -4,6 +4,7 @@
   pattern.py make W H OUT.raw     raw XRGB8888 (little-endian: B, G, R, 0 per pixel), stride 4*W
   pattern.py check W H SHOT.png   compare a screendump with the picture (needs PIL: /usr/bin/python3);
                                   exit 0 when every pixel matches, 1 otherwise (prints a summary)
+  pattern.py png W H OUT.png      the picture as a PNG (a reference for scripts/e2e/pixels.py; PIL)
 
 The picture: eight colour bars on the top half (they catch swapped channels), per-pixel gradients
 bottom left (they catch wrong stride or offsets), an 8-pixel checkerboard bottom right.
@@ -57,9 +58,19 @@ def check(w, h, png):
     return 0
 
 
+def png(w, h, out):
+    from PIL import Image
+
+    img = Image.new("RGB", (w, h))
+    img.putdata([pixel(x, y, w, h) for y in range(h) for x in range(w)])
+    img.save(out)
+
+
 def main(argv):
     if len(argv) == 5 and argv[1] == "make":
         return make(int(argv[2]), int(argv[3]), argv[4])
+    if len(argv) == 5 and argv[1] == "png":
+        return png(int(argv[2]), int(argv[3]), argv[4])
     if len(argv) == 5 and argv[1] == "check":
         return check(int(argv[2]), int(argv[3]), argv[4])
     print(__doc__, file=sys.stderr)
