@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::conn::queue;
-use super::core::{Core, LINGER, Now};
+use super::core::{Core, Now};
 use crate::control::{self, Request};
 use crate::policy::{AccessPolicy, By, Mode, Outcome};
 use crate::{debug, info, warn};
@@ -32,7 +32,7 @@ impl Core {
                 if let Some(reason) = cause.end_reason() {
                     client.rdp.end(reason, &mut out);
                 }
-                client.closing = Some(now + LINGER);
+                client.linger(now);
                 queue(client, &out, &self.watermarks, now);
             }
             let screen = session.policy.screen();

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::core::{Action, Conn, ConnId, Core, LINGER, Now};
+use super::core::{Action, Conn, ConnId, Core, Now};
 use super::screen::Produced;
 use super::session::{LoginVerdict, Session, login_verdict};
 use super::watermarks::Watermarks;
@@ -28,7 +28,7 @@ impl Core {
         if let Err(e) = conn.wire.receive(bytes, &mut plaintext) {
             if conn.closing.is_none() {
                 info!("{}: connection error: {e}", conn.peer);
-                conn.closing = Some(now);
+                conn.abort(now);
             }
             return;
         }
@@ -53,7 +53,7 @@ impl Core {
         };
         if conn.closing.is_none() {
             info!("{}: connection error: {error}", conn.peer);
-            conn.closing = Some(now);
+            conn.abort(now);
         }
         conn.wire.set_peer_closed();
     }
@@ -64,7 +64,7 @@ impl Core {
             && conn.closing.is_none()
         {
             info!("{}: client closed the connection", conn.peer);
-            conn.closing = Some(now);
+            conn.abort(now);
         }
     }
 
@@ -82,14 +82,14 @@ impl Core {
                 Err(ConnError::AuthFailed(reason)) => {
                     warn!("{}: login failed: {reason}", conn.peer);
                     failed_login = Some(conn.peer);
-                    conn.closing = Some(now + LINGER);
+                    conn.linger(now);
                     if let Some(keeper) = self.keeper.as_mut() {
                         keeper.login_failed(conn.peer.ip(), now);
                     }
                 }
                 Err(e) => {
                     info!("{}: closing: {e}", conn.peer);
-                    conn.closing = Some(now + LINGER);
+                    conn.linger(now);
                 }
             }
         }
@@ -131,7 +131,7 @@ impl Core {
                 out.clear();
                 if let Err(e) = result {
                     info!("{}: tls failed: {e}", conn.peer);
-                    conn.closing = Some(now);
+                    conn.abort(now);
                 }
             }
             Event::Authenticated { user } => self.logged_in(id, &user, now),
@@ -176,7 +176,7 @@ impl Core {
             Event::ClientClosed => {
                 if let Some(conn) = self.conns.get_mut(&id) {
                     info!("{}: client disconnected", conn.peer);
-                    conn.closing = Some(now + LINGER);
+                    conn.linger(now);
                 }
             }
         }
@@ -253,13 +253,13 @@ impl Core {
             // Fails closed: no session of its own (another admin holds it, or no login).
             info!("{}: refused: not the admin session", conn.peer);
             conn.rdp.end(EndReason::Denied, out);
-            conn.closing = Some(now + LINGER);
+            conn.linger(now);
             return;
         };
         if let Some(reason) = session.policy.end_reason() {
             info!("{}: refused by the access policy", conn.peer);
             conn.rdp.end(reason, out);
-            conn.closing = Some(now + LINGER);
+            conn.linger(now);
             return;
         }
         let copies = scr_blt && self.config.scroll_copies;
@@ -330,7 +330,7 @@ impl Core {
                 );
                 if let Err(e) = conn.rdp.resize(width, height, &mut out) {
                     warn!("{}: resize failed: {e}", conn.peer);
-                    conn.closing = Some(now);
+                    conn.abort(now);
                 }
             }
             Err(e) => {
@@ -432,7 +432,7 @@ impl Core {
             let _ = conn.wire.queue(&out);
             conn.wire.send_close_notify();
             conn.half_closed = true;
-            conn.closing = Some(now + LINGER);
+            conn.linger(now);
         }
     }
 
@@ -457,6 +457,6 @@ pub(super) fn queue(conn: &mut Conn, out: &[u8], watermarks: &Watermarks, now: I
     watermarks.saw_output(conn.wire.queued_since_drained());
     if let Err(e) = result {
         warn!("{}: disconnected: {e}", conn.peer);
-        conn.closing = Some(now);
+        conn.abort(now);
     }
 }

@@ -82,6 +82,24 @@ pub(super) struct Conn {
     pub(super) connect_audited: bool,
 }
 
+impl Conn {
+    /// Ends the connection now: what waits gets one last try as it is dropped (a broken or
+    /// hostile peer, a timeout: no grace period).
+    pub(super) fn abort(&mut self, now: Instant) {
+        self.close_by(now);
+    }
+
+    /// Ends it after its last PDUs (why it ends) had up to `LINGER` to leave.
+    pub(super) fn linger(&mut self, now: Instant) {
+        self.close_by(now + LINGER);
+    }
+
+    /// An end already set sooner stays: closing never gets later.
+    fn close_by(&mut self, at: Instant) {
+        self.closing = Some(self.closing.map_or(at, |set| set.min(at)));
+    }
+}
+
 pub struct Core {
     pub(super) tls: Arc<rustls::ServerConfig>,
     public_key: Vec<u8>,
@@ -259,7 +277,7 @@ impl Core {
                         "{}: closed: idle in the handshake, its slot is needed",
                         idle.peer
                     );
-                    idle.closing = Some(now);
+                    idle.abort(now);
                 }
                 None
             }
@@ -319,7 +337,7 @@ impl Core {
             if conn.closing.is_none() {
                 debug!("{}: write failed: {e}", conn.peer);
             }
-            conn.closing = Some(now);
+            conn.abort(now);
         }
     }
 
@@ -411,7 +429,7 @@ impl Core {
                     conn.peer,
                     conn.rdp.stage()
                 );
-                conn.closing = Some(now);
+                conn.abort(now);
             }
         }
     }
