@@ -261,7 +261,18 @@ mod tests {
             Scan::Found(name.clone())
         );
         let mut child = Command::new(&link).arg("30").spawn().unwrap();
-        let found = scan_proc(Path::new("/proc"), &names, MAX_SCAN);
+        // `spawn` may return before the kernel names the new program: exec lets the parent
+        // go (the vfork release, or the close-on-exec pipe std waits on) before it sets the
+        // name. Seen on a loaded machine; look again for a while.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let found = loop {
+            let scan = scan_proc(Path::new("/proc"), &names, MAX_SCAN);
+            let done = matches!(&scan, Ok(Scan::Found(_)));
+            if done || std::time::Instant::now() >= until {
+                break scan;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
         let capped = scan_proc(Path::new("/proc"), &names, 0);
         child.kill().unwrap();
         child.wait().unwrap();
