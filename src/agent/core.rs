@@ -322,11 +322,6 @@ impl Core {
         self.conns.values().any(|c| c.wire.has_pending_output())
     }
 
-    /// The connections there are, for the shell's final flushes.
-    pub fn conn_ids(&self) -> Vec<ConnId> {
-        self.conns.keys().copied().collect()
-    }
-
     /// The socket may take output: writes what waits. A write error ends the connection.
     pub fn on_writable(&mut self, now: Now, id: ConnId, socket: &mut dyn io::Write) {
         let now = self.enter(now);

@@ -33,10 +33,6 @@ impl Wire {
         Wire::default()
     }
 
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
-    }
-
     /// Switches to TLS. `leftover` are bytes already received that belong to the TLS stream.
     pub fn start_tls(
         &mut self,
