@@ -154,9 +154,12 @@ pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let _ = crate::config::parse_file(Path::new("fuzz.toml"), text);
-    let key = &crate::config::KEYS[usize::from(*pick) % crate::config::KEYS.len()];
-    let _ = key.parse_flag(text);
+    use crate::config::{KEYS, Settings, flag_entry, parse_file};
+    if let Ok(entries) = parse_file(Path::new("fuzz.toml"), text) {
+        let _ = Settings::from_entries(entries);
+    }
+    let key = &KEYS[usize::from(*pick) % KEYS.len()];
+    let _ = Settings::from_entries(vec![flag_entry(key, text)]);
 }
 
 /// Admin input through the translator: six bytes per event, with screen resizes and LED

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::args::DEFAULT_STATE_DIR;
+use crate::config::DEFAULT_STATE_DIR;
 use std::time::Duration;
 
 use crate::control::client::{Client, ClientError};

@@ -44,8 +44,6 @@ serve options (flags override the config file, which overrides the defaults):
                               as Windows; an existing one is kept) [tls_key_type]
   --tls-cert PEM --tls-key PEM  serve this certificate (then any intermediates) and key
                               instead (RSA or ECDSA) [tls_cert, tls_key]
-  --max-handshakes N          handshakes in progress at once; more are closed (default 8)
-                              [max_handshakes]
   --rotation-period HOURS     new password this often, and at every start (default 24)
                               [rotation_period_hours]
   --rotate-after-session      also a new password when a session ends [rotate_after_session]

@@ -6,7 +6,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use super::ServeArgs;
 use crate::agent::{Agent, AgentConfig, ControlConfig, PromptConfig};
 use crate::audit::{AuditConfig, SYSLOG_PATH};
-use crate::config::PromptChoice;
+use crate::config::{PromptChoice, Settings};
 use crate::control::LocalUser;
 use crate::input::{CountingSink, InputSink};
 use crate::net::Identity;
@@ -16,6 +16,7 @@ use crate::state::{self, Keeper, KeeperConfig};
 use crate::{info, warn};
 
 pub fn run(args: &ServeArgs) -> Result<(), String> {
+    let settings = &args.settings;
     // Block the stop signals before anything else so only the signalfd sees them.
     let mut mask = SigSet::empty();
     for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
@@ -29,48 +30,45 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     if let Some(path) = &args.config {
         info!("settings from {}", path.display());
     }
-    state::ensure_dir(&args.state_dir)
-        .map_err(|e| format!("state directory {}: {e}", args.state_dir.display()))?;
+    let state_dir = settings.state_dir.as_path();
+    state::ensure_dir(state_dir)
+        .map_err(|e| format!("state directory {}: {e}", state_dir.display()))?;
     // Held until the agent stops: one agent per state, and `mode` edits wait for it.
-    let _state_lock = state::lock::try_lock(&args.state_dir)
-        .map_err(|e| format!("state directory {}: {e}", args.state_dir.display()))?
+    let _state_lock = state::lock::try_lock(state_dir)
+        .map_err(|e| format!("state directory {}: {e}", state_dir.display()))?
         .ok_or_else(|| {
             format!(
                 "state directory {} is in use by another thinshadow agent",
-                args.state_dir.display()
+                state_dir.display()
             )
         })?;
     // Before listening: a new RSA key may take seconds on a slow board (logged with its time).
-    let identity = crate::net::tls_store::load_or_create(&args.state_dir, &args.tls_source()?)
+    let identity = crate::net::tls_store::load_or_create(state_dir, &settings.tls_source()?)
         .map_err(|e| e.to_string())?;
 
-    let mut source =
-        crate::screen::open(&args.screen).map_err(|e| format!("screen {}: {e}", args.screen))?;
+    let spec = settings.screen.as_str();
+    let mut source = crate::screen::open(spec).map_err(|e| format!("screen {spec}: {e}"))?;
     let (width, height) = source
         .frame()
         .map(|frame| (frame.width, frame.height))
-        .map_err(|e| format!("screen {}: {e}", args.screen))?;
+        .map_err(|e| format!("screen {spec}: {e}"))?;
 
-    let (loaded, recovery) = state::load(&args.state_dir).resolve(args.default_modes);
+    let (loaded, recovery) = state::load(state_dir).resolve(settings.default_modes());
     let crate::agent::Now {
         mono: now,
         unix: now_unix,
     } = crate::agent::clock();
     // A new password at every start of the agent.
-    let mut keeper = Keeper::start(keeper_config(args, &identity), &loaded, now, now_unix)
+    let mut keeper = Keeper::start(keeper_config(settings, &identity), &loaded, now, now_unix)
         .map_err(|e| e.to_string())?;
 
-    let mut config = AgentConfig::new(args.listen, &args.user, keeper.password());
-    config.handshake_timeout = args.handshake_timeout;
-    config.frame_interval = args.frame_interval;
-    config.scroll_copies = args.scroll_copies;
-    config.slots.global = args.max_handshakes;
-    config.slots.per_address = args.handshakes_per_address;
-    // The policy is always on: the saved modes decide, Deny is honoured, the local user is
-    // asked through the control socket, the framebuffer prompt, or the timeouts.
-    config.access = args.access_settings();
-    let gid = args.local_group.as_deref().map(resolve_group).transpose()?;
-    if let Some(dir) = args.control.parent()
+    let gid = settings
+        .local_group
+        .as_ref()
+        .map(|group| resolve_group(group.as_str()))
+        .transpose()?;
+    let control = settings.control.as_path();
+    if let Some(dir) = control.parent()
         && !dir.as_os_str().is_empty()
         && !dir.exists()
     {
@@ -81,23 +79,8 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             .create(dir)
             .map_err(|e| format!("control socket directory {}: {e}", dir.display()))?;
     }
-    config.control = Some(ControlConfig {
-        path: args.control.clone(),
-        local: LocalUser {
-            uid: args.local_uid,
-            gid,
-        },
-    });
-    config.remote_processes = args.remote_processes.clone();
-    config.audit = AuditConfig {
-        stderr: !args.audit_syslog,
-        syslog: args.audit_syslog.then(|| SYSLOG_PATH.into()),
-        file: args.audit_file.clone(),
-        file_max: args.audit_file_max,
-        file_keep: args.audit_file_keep,
-    };
     // `auto` resolved: the prompt follows what was really opened.
-    let screen = match args.screen.as_str() {
+    let screen = match spec {
         "auto" => source
             .describe()
             .split(' ')
@@ -106,7 +89,16 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             .to_owned(),
         spec => spec.to_owned(),
     };
-    config.local_prompt = prompt_config(args, &screen);
+    let local = LocalUser {
+        uid: settings.local_uid,
+        gid,
+    };
+    let config = agent_config(
+        settings,
+        keeper.password(),
+        local,
+        prompt_config(settings, &screen),
+    );
 
     // Sized to the screen now, so the pointer is not re-created when the session starts.
     let sink: Box<dyn InputSink> = match crate::input::uinput::open_with_size(width, height) {
@@ -120,7 +112,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         }
     };
     let mut sink = sink;
-    if let Some(layout) = crate::input::layout::Layout::by_name(&args.keyboard_layout) {
+    if let Some(layout) = crate::input::layout::Layout::by_name(settings.keyboard_layout.as_str()) {
         info!(
             "input: characters typed as Unicode use the {} layout",
             layout.name()
@@ -128,7 +120,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         sink.set_keyboard_layout(layout);
     }
     let mut agent = Agent::new(config, &identity, source, sink)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     if let Some(recovery) = &recovery {
         agent.state_recovered(recovery);
     }
@@ -137,12 +129,12 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     keeper
         .commit(now, now_unix)
         .map_err(|e| format!("cannot save state: {e}"))?;
-    if !args.allow.is_all() {
-        info!("only {} may connect", args.allow);
+    if !settings.allow.is_all() {
+        info!("only {} may connect", settings.allow);
     }
     info!(
         "`thinshadow creds --state-dir {}` shows the password (certificate sha256 {})",
-        args.state_dir.display(),
+        state_dir.display(),
         identity.fingerprint()
     );
     agent
@@ -155,14 +147,14 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
 
 /// Where the built-in prompt draws, if it may: on the framebuffer the agent mirrors (fb0
 /// when that is a test picture). `auto` leaves it to a registered UI when there is one.
-fn prompt_config(args: &ServeArgs, spec: &str) -> Option<PromptConfig> {
+fn prompt_config(settings: &Settings, spec: &str) -> Option<PromptConfig> {
     let fbdev = spec.starts_with("fbdev:");
     let screen = if spec.starts_with("synthetic:") {
         "fbdev:/dev/fb0"
     } else {
         spec
     };
-    let choice = args.local_prompt;
+    let choice = settings.local_prompt;
     match choice {
         PromptChoice::Off => None,
         PromptChoice::Fb if spec.starts_with("kms") => {
@@ -181,8 +173,9 @@ fn prompt_config(args: &ServeArgs, spec: &str) -> Option<PromptConfig> {
             input_dir: "/dev/input".into(),
             defer_to_ui: choice == PromptChoice::Auto,
             // Next to the control socket: /run is RAM, and the record must not outlive a boot.
-            leftover: args
+            leftover: settings
                 .control
+                .as_path()
                 .parent()
                 .filter(|dir| !dir.as_os_str().is_empty())
                 .map(|dir| dir.join("prompt-box")),
@@ -203,23 +196,55 @@ fn resolve_group(text: &str) -> Result<u32, String> {
     }
 }
 
+/// The agent's configuration: the settings, with what `serve` resolved at start.
+fn agent_config(
+    settings: &Settings,
+    password: &str,
+    local: LocalUser,
+    local_prompt: Option<PromptConfig>,
+) -> AgentConfig {
+    AgentConfig {
+        handshake_timeout: settings.handshake_timeout.get(),
+        frame_interval: settings.frame_interval.get(),
+        scroll_copies: settings.scroll_copies.0,
+        slots: settings.slot_limits(),
+        // The policy is always on: the saved modes decide, Deny is honoured, the local user
+        // is asked through the control socket, the framebuffer prompt, or the timeouts.
+        access: settings.access_settings(),
+        control: Some(ControlConfig {
+            path: settings.control.as_path().to_owned(),
+            local,
+        }),
+        remote_processes: settings.remote_processes.names().to_vec(),
+        audit: AuditConfig {
+            stderr: !settings.audit_syslog,
+            syslog: settings.audit_syslog.then(|| SYSLOG_PATH.into()),
+            file: settings.audit_file.as_ref().map(|f| f.as_path().to_owned()),
+            file_max: settings.audit_file_max.get(),
+            file_keep: settings.audit_file_keep.as_u32(),
+        },
+        local_prompt,
+        ..AgentConfig::new(settings.listen, settings.user.as_str(), password)
+    }
+}
+
 /// Everything the keeper needs from the settings.
-fn keeper_config(args: &ServeArgs, identity: &Identity) -> KeeperConfig {
+fn keeper_config(settings: &Settings, identity: &Identity) -> KeeperConfig {
     KeeperConfig {
-        state_dir: args.state_dir.clone(),
-        user: args.user.clone(),
-        port: args.listen.port(),
+        state_dir: settings.state_dir.as_path().to_owned(),
+        user: settings.user.as_str().to_owned(),
+        port: settings.listen.port(),
         cert_sha256: identity.fingerprint(),
         rotation: RotationPolicy {
-            period: args.rotation_period,
-            after_session: args.rotate_after_session,
+            period: settings.rotation_period_hours.get(),
+            after_session: settings.rotate_after_session,
         },
-        hook: args.publish_hook.as_ref().map(|program| HookConfig {
-            program: program.clone(),
-            timeout: args.hook_timeout,
+        hook: settings.publish_hook.as_ref().map(|program| HookConfig {
+            program: program.as_path().to_owned(),
+            timeout: settings.hook_timeout.get(),
         }),
-        lockout: args.lockout_policy(),
-        allow: args.allow.clone(),
+        lockout: settings.lockout_policy(),
+        allow: settings.allow.clone(),
     }
 }
 

@@ -32,6 +32,13 @@ impl TimeoutAction {
     }
 }
 
+impl std::str::FromStr for TimeoutAction {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        TimeoutAction::parse(text).ok_or(())
+    }
+}
+
 /// How one management mode asks the local user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ask {
