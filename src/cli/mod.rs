@@ -110,7 +110,8 @@ creds options:
   --json                      one JSON object: user, password, addresses, port, cert_sha256,
                               password_issued_at (what the publish hook gets)
 
-logging: THINSHADOW_LOG or RUST_LOG = error | warn | info | debug (default info)
+logging: THINSHADOW_LOG or RUST_LOG = LEVEL[,TARGET=LEVEL...], LEVEL error|warn|info|debug
+         (default info; dependencies warn unless named, e.g. info,sspi=debug,rustls=debug)
 ";
 
 /// `__state-writer DIR [START]`: writes states until killed (at most 30 s).
