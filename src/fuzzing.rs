@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use ironrdp_pdu::fast_path::UpdateCode;
+
 use crate::control::{LineReader, MAX_LINE, Request, json};
 use crate::input::translate::{EV_ABS, EV_KEY, Output, PRESSED, RELEASED, Translator};
 use crate::input::{InputEvent, MouseButton};
@@ -312,11 +314,14 @@ pub fn bulk(data: &[u8]) {
         let (update, tail) = rest.split_at(len.min(rest.len()));
         rest = tail;
         out.clear();
-        if crate::screen::fragment(update, compressor.as_mut(), &mut out).is_err() {
+        if crate::screen::fragment(update, compressor.as_mut(), UpdateCode::Bitmap, &mut out)
+            .is_err()
+        {
             // What the agent does: the rest of the connection goes uncompressed.
             compressor = None;
             out.clear();
-            crate::screen::fragment(update, None, &mut out).expect("plain fragments");
+            crate::screen::fragment(update, None, UpdateCode::Bitmap, &mut out)
+                .expect("plain fragments");
         }
         assert!(reassemble(&out, &mut client) == update, "update round trip");
     }

@@ -243,6 +243,8 @@ impl Core {
             max_request_size,
             scr_blt,
             skip_alpha,
+            bitmap_cache,
+            no_compression_header,
         } = activation;
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -295,7 +297,24 @@ impl Core {
         }
         let pipeline = &mut session.pipeline;
         pipeline.encoder.set_skip_alpha(skip_alpha);
+        let cells = bitmap_cache.as_ref().filter(|_| self.config.bitmap_cache);
+        pipeline.set_bitmap_cache(cells, no_compression_header);
         pipeline.start(width, height, max_request_size, copies, now);
+        if !reactivation {
+            let cache = match (
+                pipeline.encoder.bitmap_cache_slots(),
+                bitmap_cache,
+                self.config.bitmap_cache,
+            ) {
+                (Some(slots), _, _) => format!("{slots} tiles"),
+                (None, _, false) => "off (--bitmap-cache off)".into(),
+                (None, None, true) => "off (the client has no Revision 2 cache with MemBlt)".into(),
+                (None, Some(_), true) => {
+                    "off (no cache of 64x64 tiles, or updates too small)".into()
+                }
+            };
+            info!("{}: bitmap cache {cache}", conn.peer);
+        }
         self.sink.set_screen_size(width, height);
         let screen = session.policy.screen();
         let lines = (screen != crate::policy::Screen::Real).then(|| screen.lines(now));
@@ -403,13 +422,20 @@ impl Core {
         self.audit(&mut session.policy);
         self.sink.release_all();
         // Counted over the whole session, reactivations included; gone with it.
-        let stats = session.pipeline.stats;
+        let stats = session.pipeline.stats();
         let secs = session
             .active_since
             .map_or(0, |s| now.saturating_duration_since(s).as_secs());
         info!(
-            "{}: session ended after {secs} s; screen: {} frames, {} bitmaps, {} copies ({} sideways), {} bytes before TLS",
-            conn.peer, stats.frames, stats.rects, stats.copies, stats.sideways, stats.bytes
+            "{}: session ended after {secs} s; screen: {} frames, {} bitmaps, {} copies ({} sideways), {} tiles from the bitmap cache and {} into it, {} bytes before TLS",
+            conn.peer,
+            stats.frames,
+            stats.rects,
+            stats.copies,
+            stats.sideways,
+            stats.cache_hits,
+            stats.cache_misses,
+            stats.bytes
         );
         // A rotation here applies to the next connection (see `Core::password`).
         if let Some(keeper) = self.keeper.as_mut() {

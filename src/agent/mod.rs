@@ -71,6 +71,8 @@ pub struct AgentConfig {
     pub frame_interval: Duration,
     /// Scrolled rows as ScrBlt copies for clients that support them.
     pub scroll_copies: bool,
+    /// Whole tiles through the client's bitmap cache, for clients that have one.
+    pub bitmap_cache: bool,
     /// Connections in the handshake at once, in all and per address; who gives way.
     pub slots: SlotLimits,
     /// The access policy (consent, screen access, terminate): always on.
@@ -104,6 +106,7 @@ impl AgentConfig {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             frame_interval: DEFAULT_FRAME_INTERVAL,
             scroll_copies: true,
+            bitmap_cache: true,
             slots: SlotLimits::default(),
             access: AccessSettings::default(),
             audit_limits: AuditLimits::default(),

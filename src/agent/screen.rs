@@ -23,6 +23,9 @@ pub(super) struct Stats {
     /// Copies that also moved sideways (a dragged window rather than a scroll).
     pub(super) sideways: u64,
     pub(super) bytes: u64,
+    /// Tiles drawn from the client's bitmap cache, and tiles sent into it.
+    pub(super) cache_hits: u64,
+    pub(super) cache_misses: u64,
 }
 
 /// What a turn of `Pipeline::produce` gave.
@@ -103,6 +106,27 @@ impl Pipeline {
             next_scan: None,
             suppressed: false,
             placeholder: None,
+        }
+    }
+
+    /// The client's bitmap caches for tiles (None: bitmaps only), for this activation: the
+    /// counts of the last one are kept.
+    pub(super) fn set_bitmap_cache(
+        &mut self,
+        cells: Option<&crate::rdp::caps::CacheCells>,
+        no_compression_header: bool,
+    ) {
+        self.stats = self.stats();
+        self.encoder.set_bitmap_cache(cells, no_compression_header);
+    }
+
+    /// The session's counts so far.
+    pub(super) fn stats(&self) -> Stats {
+        let (hits, misses) = self.encoder.bitmap_cache_counts();
+        Stats {
+            cache_hits: self.stats.cache_hits + hits,
+            cache_misses: self.stats.cache_misses + misses,
+            ..self.stats
         }
     }
 

@@ -36,6 +36,9 @@ serve options (flags override the config file, which overrides the defaults):
                               [frame_interval]
   --scroll-copies on|off      send scrolled rows as copies the client makes (ScrBlt), to
                               clients that support them (default on) [scroll_copies]
+  --bitmap-cache on|off       send whole 64x64 tiles through the client's bitmap cache
+                              (Cache Bitmap Rev2 + MemBlt): content seen before costs one
+                              small order (default on) [bitmap_cache]
   --max-handshakes N          handshakes in progress at once (default 8); when all are
                               taken the oldest one idle for 3 s makes room [max_handshakes]
   --handshakes-per-address N  handshakes one source address may have at once (default 3)

@@ -207,6 +207,7 @@ fn agent_config(
         handshake_timeout: settings.handshake_timeout.get(),
         frame_interval: settings.frame_interval.get(),
         scroll_copies: settings.scroll_copies.0,
+        bitmap_cache: settings.bitmap_cache.0,
         slots: settings.slot_limits(),
         // The policy is always on: the saved modes decide, Deny is honoured, the local user
         // is asked through the control socket, the framebuffer prompt, or the timeouts.

@@ -201,6 +201,12 @@ pub const KEYS: &[Key] = &[
         form: "on (scrolled rows become copies the client does, if it supports them) or off",
     },
     Key {
+        name: "bitmap_cache",
+        flag: "--bitmap-cache",
+        switch: false,
+        form: "on (whole tiles go through the client's bitmap cache, if it has one) or off",
+    },
+    Key {
         name: "default_management_mode",
         flag: "--default-management-mode",
         switch: false,

@@ -117,6 +117,8 @@ pub struct Settings {
     pub keyboard_layout: LayoutName,
     /// Scrolled rows sent as copies the client does (ScrBlt), when it supports them.
     pub scroll_copies: OnOff,
+    /// Whole tiles through the client's bitmap cache (Cache Bitmap Rev2 + MemBlt).
+    pub bitmap_cache: OnOff,
     /// The modes when there is no readable saved state (first start, both copies bad).
     #[serde(deserialize_with = "values::parsed")]
     pub default_management_mode: Mode,
@@ -192,6 +194,7 @@ impl Default for Settings {
             ),
             keyboard_layout: in_range(LayoutName::new("us"), "keyboard_layout"),
             scroll_copies: OnOff(true),
+            bitmap_cache: OnOff(true),
             default_management_mode: modes.management,
             default_remote_screen_mode: modes.remote_screen,
             tls_key_type: crate::net::KeyType::Rsa,

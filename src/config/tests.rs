@@ -42,6 +42,7 @@ audit_file_max = 65536
 remote_processes = ["xfreerdp", "wfica"]
 local_prompt = "fb"
 scroll_copies = "off"
+bitmap_cache = "off"
 control = "/run/ts/control.sock"
 local_uid = 1000
 local_group = "video"
@@ -96,6 +97,7 @@ fn every_key_from_a_file() {
     assert_eq!(s.remote_processes.names(), ["xfreerdp", "wfica"]);
     assert_eq!(s.local_prompt, PromptChoice::Fb);
     assert_eq!(s.scroll_copies, OnOff(false));
+    assert_eq!(s.bitmap_cache, OnOff(false));
     assert_eq!(s.control.as_path(), Path::new("/run/ts/control.sock"));
     assert_eq!(s.local_uid, Some(1000));
     assert_eq!(s.local_group.as_ref().map(GroupName::as_str), Some("video"));

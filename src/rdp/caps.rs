@@ -1,17 +1,18 @@
 //! The capability sets the agent advertises in its Demand Active.
 
 use ironrdp_pdu::rdp::capability_sets::{
-    Bitmap, BitmapDrawingFlags, CapabilitySet, General, GeneralExtraFlags, Input, InputFlags,
-    MultifragmentUpdate, Order, OrderFlags, OrderSupportExFlags, OrderSupportIndex, Pointer,
-    VirtualChannel, VirtualChannelFlags,
+    Bitmap, BitmapCacheRev2, BitmapDrawingFlags, CapabilitySet, General, GeneralExtraFlags, Input,
+    InputFlags, MultifragmentUpdate, Order, OrderFlags, OrderSupportExFlags, OrderSupportIndex,
+    Pointer, VirtualChannel, VirtualChannelFlags,
 };
 
 /// What we tell the client it may reassemble from us. IronRDP uses 8 MiB; mstsc refuses
 /// values near u32::MAX.
 pub const SERVER_MAX_REQUEST_SIZE: u32 = 8 * 1024 * 1024;
 
-/// The one order we send: ScrBlt (screen-to-screen copy). FreeRDP drops from its own order
-/// support whatever the server's set leaves out, so it must be named here to be used.
+/// The orders we send: ScrBlt (screen-to-screen copies) and MemBlt (tiles from the client's
+/// bitmap cache). FreeRDP drops from its own order support whatever the server's set leaves
+/// out, so each must be named here to be used.
 fn server_orders() -> Order {
     let mut order = Order::new(
         OrderFlags::NEGOTIATE_ORDER_SUPPORT,
@@ -20,6 +21,7 @@ fn server_orders() -> Order {
         224,
     );
     order.set_support_flag(OrderSupportIndex::ScrBlt, true);
+    order.set_support_flag(OrderSupportIndex::MemBlt, true);
     order
 }
 
@@ -80,6 +82,41 @@ pub struct ClientLimits {
     pub scr_blt: bool,
     /// The client reads planar bitmaps without an alpha plane (DRAW_ALLOW_SKIP_ALPHA).
     pub skip_alpha: bool,
+    /// The client's Revision 2 bitmap caches, when it also draws MemBlt orders.
+    pub bitmap_cache: Option<CacheCells>,
+    /// The client takes compressed bitmaps without TS_CD_HEADER (NO_BITMAP_COMPRESSION_HDR).
+    pub no_compression_header: bool,
+}
+
+/// Most Revision 2 caches a client has (MS-RDPBCGR 2.2.7.1.4.2).
+pub const MAX_CACHE_CELLS: usize = 5;
+
+/// The sizes of a client's Revision 2 bitmap caches, as its capability set gives them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheCells {
+    /// Entries of each cache, and whether it is persistent (kept on disk across sessions).
+    pub cells: [(u32, bool); MAX_CACHE_CELLS],
+    pub count: usize,
+}
+
+impl CacheCells {
+    fn from_rev2(set: &BitmapCacheRev2) -> Option<CacheCells> {
+        let count = usize::from(set.num_cell_caches).min(MAX_CACHE_CELLS);
+        let mut cells = [(0, false); MAX_CACHE_CELLS];
+        for (cell, info) in cells.iter_mut().zip(&set.cache_cell_info).take(count) {
+            // The top bit of the field is the persistence flag, never part of the count.
+            *cell = (info.num_entries & 0x7FFF_FFFF, info.is_cache_persistent);
+        }
+        (count > 0).then_some(CacheCells { cells, count })
+    }
+
+    /// (cache id, entries, persistent) of each cache.
+    pub fn iter(&self) -> impl Iterator<Item = (u8, u32, bool)> + '_ {
+        self.cells[..self.count]
+            .iter()
+            .enumerate()
+            .map(|(id, &(entries, persistent))| (id as u8, entries, persistent))
+    }
 }
 
 impl ClientLimits {
@@ -91,7 +128,11 @@ impl ClientLimits {
             desktop_height: 0,
             scr_blt: false,
             skip_alpha: false,
+            bitmap_cache: None,
+            no_compression_header: false,
         };
+        let mut mem_blt = false;
+        let mut cells = None;
         for set in capabilities {
             match set {
                 CapabilitySet::MultiFragmentUpdate(m) => {
@@ -106,10 +147,19 @@ impl ClientLimits {
                 }
                 CapabilitySet::Order(o) => {
                     limits.scr_blt = o.clone().get_support_flag(OrderSupportIndex::ScrBlt);
+                    mem_blt = o.clone().get_support_flag(OrderSupportIndex::MemBlt);
+                }
+                CapabilitySet::BitmapCacheRev2(rev2) => cells = CacheCells::from_rev2(rev2),
+                CapabilitySet::General(g) => {
+                    limits.no_compression_header = g
+                        .extra_flags
+                        .contains(GeneralExtraFlags::NO_BITMAP_COMPRESSION_HDR);
                 }
                 _ => {}
             }
         }
+        // A client must draw MemBlt to be sent Cache Bitmap orders (MS-RDPBCGR 2.2.7.1.4.2).
+        limits.bitmap_cache = cells.filter(|_| mem_blt);
         limits
     }
 }
@@ -147,6 +197,42 @@ mod tests {
         assert_eq!(
             ClientLimits::from_capabilities(&[]).max_request_size,
             16_383
+        );
+    }
+
+    #[test]
+    fn bitmap_caches_only_with_mem_blt() {
+        use ironrdp_pdu::rdp::capability_sets::{CacheFlags, CellInfo};
+        let mut info = [CellInfo::default(); 5];
+        info[0].num_entries = 600;
+        info[2] = CellInfo {
+            num_entries: 2048,
+            is_cache_persistent: true,
+        };
+        let rev2 = CapabilitySet::BitmapCacheRev2(BitmapCacheRev2 {
+            cache_flags: CacheFlags::empty(),
+            num_cell_caches: 3,
+            cache_cell_info: info,
+        });
+        let mut orders = Order::new(
+            OrderFlags::NEGOTIATE_ORDER_SUPPORT,
+            OrderSupportExFlags::empty(),
+            0,
+            0,
+        );
+        assert_eq!(
+            ClientLimits::from_capabilities(&[rev2.clone(), CapabilitySet::Order(orders.clone())])
+                .bitmap_cache,
+            None,
+            "caches but no MemBlt"
+        );
+        orders.set_support_flag(OrderSupportIndex::MemBlt, true);
+        let cells = ClientLimits::from_capabilities(&[CapabilitySet::Order(orders), rev2])
+            .bitmap_cache
+            .unwrap();
+        assert_eq!(
+            cells.iter().collect::<Vec<_>>(),
+            vec![(0, 600, false), (1, 0, false), (2, 2048, true)]
         );
     }
 

@@ -62,6 +62,10 @@ pub struct Activation {
     pub scr_blt: bool,
     /// The client reads planar bitmaps without an alpha plane.
     pub skip_alpha: bool,
+    /// The client's Revision 2 bitmap caches, when it also draws MemBlt.
+    pub bitmap_cache: Option<super::caps::CacheCells>,
+    /// The client takes compressed bitmaps without their TS_CD_HEADER.
+    pub no_compression_header: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -520,6 +524,8 @@ impl Connection {
             max_request_size: limits.max_request_size,
             scr_blt: limits.scr_blt,
             skip_alpha: limits.skip_alpha,
+            bitmap_cache: limits.bitmap_cache,
+            no_compression_header: limits.no_compression_header,
         }));
         for raw in &result.input_events {
             self.input_frame(raw, out, events)?;

@@ -120,6 +120,8 @@ pub struct BitmapEncoder {
     alpha: Vec<u8>,
     /// What `set_max_update_len` was last given.
     max_update_len: usize,
+    /// Whole tiles through the client's bitmap cache (`encode_cached.rs`), when it has one.
+    pub(super) cache: Option<super::encode_cached::TileCache>,
 }
 
 /// A bulk compressor and the type it announces in each fragment.
@@ -172,6 +174,7 @@ impl BitmapEncoder {
             alpha_plane: false,
             alpha: Vec::new(),
             max_update_len: DEFAULT_MAX_UPDATE_LEN,
+            cache: None,
         };
         e.set_max_update_len(DEFAULT_MAX_UPDATE_LEN);
         e
@@ -215,6 +218,35 @@ impl BitmapEncoder {
 
     fn worst_per_pixel(&self) -> usize {
         if self.alpha_plane { 4 } else { 3 }
+    }
+
+    /// The largest stream `planar` makes for `pixels` (width a multiple of 4).
+    pub(super) fn worst_stream(&self, pixels: usize) -> usize {
+        update_len_at(self.worst_per_pixel(), pixels) - BITMAP_OVERHEAD
+    }
+
+    /// Pixels in the largest piece one update may carry.
+    pub(super) fn max_pixels_of_one(&self) -> usize {
+        self.max_pixels
+    }
+
+    /// What the last `planar` made.
+    pub(super) fn stream(&self) -> &[u8] {
+        &self.stream
+    }
+
+    pub(super) fn bulk_mut(&mut self) -> Option<&mut Bulk> {
+        self.bulk.as_mut()
+    }
+
+    /// Whether `sent_segments` is kept.
+    pub(super) fn tracks_sent(&self) -> bool {
+        self.track_sent
+    }
+
+    /// Notes row `y` of `piece` (as read) in `sent_segments`.
+    pub(super) fn record_row(&mut self, row: &[u8], piece: Rect, y: u16, width: u16, bpp: usize) {
+        record_segments(row, piece, y, width, bpp, &mut self.sent);
     }
 
     /// Compresses every fragment from now on with RDP bulk compression of `kind` (the type the
@@ -262,6 +294,7 @@ impl BitmapEncoder {
                 if self.bulk.take().is_some() {
                     crate::warn!("bulk compression off for this connection after: {e}");
                 }
+                self.forget_cached();
                 out.truncate(start);
                 Err(e)
             }
@@ -289,8 +322,7 @@ impl BitmapEncoder {
             _ => Converter::new(frame.format).ok_or(EncodeError::Format(frame.format))?,
         };
         let result = match rect.clip(frame.width, frame.height) {
-            Some(area) => pieces(area, self.max_pixels)
-                .try_for_each(|p| self.piece(frame, &converter, p, out)),
+            Some(area) => self.area(frame, &converter, area, out),
             None => Ok(()),
         };
         self.converter = Some((frame.format, converter));
@@ -298,69 +330,16 @@ impl BitmapEncoder {
     }
 
     /// One piece (fits one bitmap) to one update, cut into fragments.
-    fn piece(
+    pub(super) fn piece(
         &mut self,
         frame: &Frame,
         conv: &Converter,
         p: Rect,
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        let (w, h) = (usize::from(p.w), usize::from(p.h));
-        let w4 = w.next_multiple_of(4);
-        let n = w4 * h;
-        self.planes.resize(3 * n, 0);
-        let (r, gb) = self.planes.split_at_mut(n);
-        let (g, b) = gb.split_at_mut(n);
-        let bpp = frame.format.bytes_per_pixel();
-        let (x0, x1) = (usize::from(p.x) * bpp, usize::from(p.x) * bpp + w * bpp);
-        for i in 0..h {
-            // Bottom-up: plane row i is frame row bottom - i. The frame is consistent and p lies
-            // inside it, so the row and its slice exist.
-            let y = p.y + (h - 1 - i) as u16;
-            let src = frame
-                .row(y)
-                .and_then(|row| row.get(x0..x1))
-                .unwrap_or_default();
-            // Read once: a live framebuffer may change between two reads.
-            self.row.clear();
-            self.row.extend_from_slice(src);
-            let o = i * w4;
-            conv.row(
-                &self.row,
-                &mut r[o..o + w],
-                &mut g[o..o + w],
-                &mut b[o..o + w],
-            );
-            if self.track_sent {
-                record_segments(&self.row, p, y, frame.width, bpp, &mut self.sent);
-            }
-            // Pad to the multiple of 4 with the edge pixel: cheap runs for RLE, never drawn.
-            for plane in [&mut *r, &mut *g, &mut *b] {
-                let edge = plane[o + w - 1];
-                plane[o + w..o + w4].fill(edge);
-            }
-        }
-        self.stream.clear();
-        let (len, compressed) = if self.alpha_plane {
-            self.with_alpha_plane(n, w4, h)?
-        } else {
-            // RLE gets at most the raw size: if it does not fit, raw planes are smaller anyway.
-            let raw_len = 3 * n + STREAM_OVERHEAD;
-            let (r, gb) = self.planes.split_at(n);
-            let (g, b) = gb.split_at(n);
-            let rle = rle_pays([r, g, b], w4, h) && {
-                rle_header(false, &mut self.stream)?;
-                [r, g, b].into_iter().all(|plane| {
-                    encode_plane(plane, w4, h, &mut self.delta, &mut self.stream, raw_len)
-                })
-            };
-            if rle {
-                (self.stream.len(), true)
-            } else {
-                self.stream.resize(raw_len, 0);
-                (raw_planes([r, g, b], &mut self.stream)?, true)
-            }
-        };
+        let (len, compressed) = self.planar(frame, conv, p, self.track_sent)?;
+        let w4 = usize::from(p.w).next_multiple_of(4);
+        let n = w4 * usize::from(p.h);
         // n <= MAX_PIXELS, so these sizes fit u16 (checked by `pieces`).
         let data = BitmapData {
             rectangle: InclusiveRectangle {
@@ -388,7 +367,75 @@ impl BitmapEncoder {
         let mut cursor = WriteCursor::new(&mut self.update);
         BitmapUpdateData::encode_header(1, &mut cursor).map_err(codec("bitmap update"))?;
         data.encode(&mut cursor).map_err(codec("bitmap data"))?;
-        fragment(&self.update, self.bulk.as_mut(), out)
+        fragment(&self.update, self.bulk.as_mut(), UpdateCode::Bitmap, out)
+    }
+
+    /// Piece `p` of `frame` as a 32-bpp bitmap stream in `self.stream`, rows bottom-up, width
+    /// padded to a multiple of 4: (its length, whether it is compressed). `record`: note each
+    /// whole tile-row segment read in `sent` (at `p`'s place in `frame`).
+    pub(super) fn planar(
+        &mut self,
+        frame: &Frame,
+        conv: &Converter,
+        p: Rect,
+        record: bool,
+    ) -> Result<(usize, bool), EncodeError> {
+        let (w, h) = (usize::from(p.w), usize::from(p.h));
+        let w4 = w.next_multiple_of(4);
+        let n = w4 * h;
+        self.planes.resize(3 * n, 0);
+        let (r, gb) = self.planes.split_at_mut(n);
+        let (g, b) = gb.split_at_mut(n);
+        let bpp = frame.format.bytes_per_pixel();
+        let (x0, x1) = (usize::from(p.x) * bpp, usize::from(p.x) * bpp + w * bpp);
+        for i in 0..h {
+            // Bottom-up: plane row i is frame row bottom - i. The frame is consistent and p lies
+            // inside it, so the row and its slice exist.
+            let y = p.y + (h - 1 - i) as u16;
+            let src = frame
+                .row(y)
+                .and_then(|row| row.get(x0..x1))
+                .unwrap_or_default();
+            // Read once: a live framebuffer may change between two reads.
+            self.row.clear();
+            self.row.extend_from_slice(src);
+            let o = i * w4;
+            conv.row(
+                &self.row,
+                &mut r[o..o + w],
+                &mut g[o..o + w],
+                &mut b[o..o + w],
+            );
+            if record {
+                record_segments(&self.row, p, y, frame.width, bpp, &mut self.sent);
+            }
+            // Pad to the multiple of 4 with the edge pixel: cheap runs for RLE, never drawn.
+            for plane in [&mut *r, &mut *g, &mut *b] {
+                let edge = plane[o + w - 1];
+                plane[o + w..o + w4].fill(edge);
+            }
+        }
+        self.stream.clear();
+        if self.alpha_plane {
+            self.with_alpha_plane(n, w4, h)
+        } else {
+            // RLE gets at most the raw size: if it does not fit, raw planes are smaller anyway.
+            let raw_len = 3 * n + STREAM_OVERHEAD;
+            let (r, gb) = self.planes.split_at(n);
+            let (g, b) = gb.split_at(n);
+            let rle = rle_pays([r, g, b], w4, h) && {
+                rle_header(false, &mut self.stream)?;
+                [r, g, b].into_iter().all(|plane| {
+                    encode_plane(plane, w4, h, &mut self.delta, &mut self.stream, raw_len)
+                })
+            };
+            if rle {
+                Ok((self.stream.len(), true))
+            } else {
+                self.stream.resize(raw_len, 0);
+                Ok((raw_planes([r, g, b], &mut self.stream)?, true))
+            }
+        }
     }
 }
 
@@ -514,6 +561,7 @@ pub(crate) fn pieces(area: Rect, max_pixels: usize) -> impl Iterator<Item = Rect
 pub(crate) fn fragment(
     update: &[u8],
     mut bulk: Option<&mut Bulk>,
+    update_code: UpdateCode,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     let last = update
@@ -534,7 +582,7 @@ pub(crate) fn fragment(
         };
         let pdu = FastPathUpdatePdu {
             fragmentation,
-            update_code: UpdateCode::Bitmap,
+            update_code,
             compression_flags: flags,
             compression_type: flags.and(kind),
             data,

@@ -11,9 +11,11 @@
 //! - Memory is bounded: damage keeps a hash per tile row (8 bytes per 64 pixels), encode one
 //!   bitmap's worth of scratch and, when the client asks for bulk compression, one compressor.
 
+mod bitmap_cache;
 mod convert;
 mod damage;
 mod encode;
+mod encode_cached;
 mod fbdev;
 pub mod font;
 mod frame;
