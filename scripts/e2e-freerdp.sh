@@ -19,7 +19,8 @@
 # The server gets E2E_SOURCE_DISPLAY (the source Xvfb's display) in its environment; only
 # the test double scripts/e2e/fake-thinshadow uses it.
 #
-# Cases: (a) NLA shows the source's pixels, (b) a wrong password fails with the auth failure
+# Cases: (a) NLA shows the source's pixels, (m) a client with a bitmap cache (+bitmap-cache,
+# as mstsc) follows picture flips pixel for pixel with tiles from its cache, (b) a wrong password fails with the auth failure
 # exit code, (c) TLS shows the pixels, (d) the client follows picture changes, (e) TLS with a
 # wrong password is refused (skipped where the server has no TLS password check), (f) scrolling
 # and sideways-moved regions: the client follows pixel for pixel, (g) thinshadow sent them as
@@ -416,6 +417,29 @@ case_e() { # TLS with a wrong password: refused, no picture
     server_up || { REASON="server died; $REASON"; return 1; }
 }
 
+case_m() { # a client with a bitmap cache, as mstsc always has: pictures shown again come from it
+    close_session
+    local ended_before
+    ended_before="$(grep -c "session ended after" "$T/server.log" || true)"
+    local plain=("${CLIENT_FLAGS[@]}")
+    CLIENT_FLAGS+=(+bitmap-cache)
+    open_session nla nla-session-m || { CLIENT_FLAGS=("${plain[@]}"); return 1; }
+    CLIENT_FLAGS=("${plain[@]}")
+    local steps=""
+    for pic in pic1 pic2 pic1 pic2 pic1; do
+        paint "$T/$pic.png" || return 1
+        shows "$T/$pic.png" "m-$pic" || { REASON="$pic after$steps: $REASON"; return 1; }
+        steps="$steps $pic"
+    done
+    close_session
+    wait_for 5 bash -c "[ \"\$(grep -c 'session ended after' '$T/server.log')\" -gt $ended_before ]" || true
+    local ended hits
+    ended="$(grep "session ended after" "$T/server.log" | tail -n 1)"
+    hits="$(sed -n 's/.* \([0-9][0-9]*\) tiles from the bitmap cache.*/\1/p' <<<"$ended")"
+    REASON="pixel-exact after$steps; server: ${ended#*; }"
+    [ "${hits:-0}" -gt 0 ] || { REASON="no tile came from the cache; $REASON"; return 1; }
+}
+
 run_case "(a) NLA, right password: client shows the source" case_a
 run_case "(d) source changes: client follows" case_d
 run_case "(f) scrolling: client follows exactly" case_f
@@ -436,6 +460,11 @@ fi
 run_case "(b) NLA, wrong password: auth failure" case_b
 run_case "(c) TLS, right password: client shows the source" case_c
 close_session
+if [ "$SERVER" = thinshadow ]; then
+    run_case "(m) +bitmap-cache: pictures shown again come from the client's cache, pixel-exact" case_m
+else
+    skip "(m) +bitmap-cache" "$SERVER sends no Cache Bitmap orders"
+fi
 if [ "$TLS_CHECKS_PASSWORD" = 1 ]; then
     run_case "(e) TLS, wrong password: refused" case_e
 else
