@@ -12,6 +12,11 @@ use crate::warn;
 /// whichever of bytes or time runs out first (a full 1024x768 frame takes tens of ms on ARM).
 const ENCODE_BUDGET: usize = 256 * 1024;
 const ENCODE_TIME_BUDGET: Duration = Duration::from_millis(8);
+/// Scans that found nothing before the scan rate halves: a second at the default rate.
+const STILL_SCANS: u32 = 30;
+/// The slowed interval stays at or below this (or at the configured one, if slower): a text
+/// line is seen within 3 sampled scans, so it reaches the client within 250 ms.
+const STILL_INTERVAL_CAP: Duration = Duration::from_millis(75);
 
 /// What a session's screen cost, for its end line.
 #[derive(Clone, Copy, Debug, Default)]
@@ -74,6 +79,15 @@ impl Screen {
     }
 }
 
+/// The wait before the next scan: `interval`, doubled (up to STILL_INTERVAL_CAP) once the
+/// screen has been still for STILL_SCANS scans. The first change found restores `interval`.
+fn scan_interval(interval: Duration, still_scans: u32) -> Duration {
+    if still_scans < STILL_SCANS {
+        return interval;
+    }
+    (interval * 2).min(STILL_INTERVAL_CAP.max(interval))
+}
+
 /// One session's screen output: made with the session at login, dropped with it, so
 /// nothing of one admin's screen state (damage, what the client holds, the compression
 /// history, the counts) outlives it.
@@ -88,6 +102,8 @@ pub(super) struct Pipeline {
     copies: bool,
     pub(super) stats: Stats,
     pub(super) next_scan: Option<Instant>,
+    /// Scans in a row that found no change (the rate halves after STILL_SCANS).
+    still_scans: u32,
     pub(super) suppressed: bool,
     /// While the access policy withholds the screen: what is served instead of the source,
     /// so no real pixel leaves before access is granted.
@@ -104,6 +120,7 @@ impl Pipeline {
             copies: false,
             stats: Stats::default(),
             next_scan: None,
+            still_scans: 0,
             suppressed: false,
             placeholder: None,
         }
@@ -149,6 +166,7 @@ impl Pipeline {
         self.encoder.set_track_sent(copies);
         self.queue.clear();
         self.next_scan = Some(now);
+        self.still_scans = 0;
         self.suppressed = false;
         // The encoder splits rectangles so no update is over what the client reassembles.
         self.encoder.set_max_update_len(max_request_size as usize);
@@ -177,6 +195,7 @@ impl Pipeline {
             }
             if self.damage.is_some() {
                 self.next_scan = Some(now);
+                self.still_scans = 0;
             }
         }
     }
@@ -257,10 +276,13 @@ impl Pipeline {
             }
             if !rects.is_empty() || out.len() > out_start {
                 self.stats.frames += 1;
+                self.still_scans = 0;
+            } else {
+                self.still_scans = self.still_scans.saturating_add(1);
             }
             self.stats.rects += rects.len() as u64;
             self.queue.extend(rects);
-            self.next_scan = Some(now + interval);
+            self.next_scan = Some(now + scan_interval(interval, self.still_scans));
         }
         self.stats.bytes += (out.len() - out_start) as u64;
         if wire.has_pending_output() {
@@ -287,5 +309,26 @@ impl Pipeline {
             }
         }
         Ok(Produced::Output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_still_screen_is_scanned_at_half_rate_within_the_latency_bound() {
+        let ms = Duration::from_millis;
+        assert_eq!(scan_interval(ms(33), 0), ms(33));
+        assert_eq!(scan_interval(ms(33), STILL_SCANS - 1), ms(33));
+        assert_eq!(scan_interval(ms(33), STILL_SCANS), ms(66));
+        assert_eq!(scan_interval(ms(50), u32::MAX), ms(75), "capped");
+        assert_eq!(
+            scan_interval(ms(200), u32::MAX),
+            ms(200),
+            "never faster than asked"
+        );
+        // Three sampled scans see a text line: within 250 ms with the encode to spare.
+        assert!(scan_interval(ms(33), u32::MAX) * 3 <= ms(225));
     }
 }
