@@ -8,7 +8,10 @@
 //! later, such as the agent's uinput keyboard, are opened within a second) and prints
 //! `kmsdemo: key CODE down` for each key press: the board checks that the admin's typing
 //! reaches the DRM master's input.
-//! Polls the trigger and the keyboards every 50 ms: a demo, not the agent, so a plain sleep
+//! Shows a cursor as a compositor does, on the cursor plane: a 64x64 ARGB image with an
+//! opaque 12x18 block at its top left, at (40, 30); each time `--cursor-trigger` appears
+//! holding "X Y" it moves there (`kmsdemo: cursor at X,Y`).
+//! Polls the triggers and the keyboards every 50 ms: a demo, not the agent, so a plain sleep
 //! loop is fine.
 
 use std::fs::{File, OpenOptions};
@@ -113,6 +116,21 @@ impl Keyboards {
     }
 }
 
+/// The legacy cursor ioctls, which X's modesetting driver and many kiosks still use: on an
+/// atomic driver the kernel turns them into cursor plane state, which is what the agent reads.
+#[allow(deprecated)]
+fn legacy_cursor(
+    card: &Card,
+    crtc: drm::control::crtc::Handle,
+    image: Option<&drm::control::dumbbuffer::DumbBuffer>,
+    at: (i32, i32),
+) -> std::io::Result<()> {
+    if let Some(image) = image {
+        card.set_cursor(crtc, Some(image))?;
+    }
+    card.move_cursor(crtc, at)
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("kmsdemo: {e}");
@@ -123,12 +141,16 @@ fn main() {
 fn run() -> Result<(), String> {
     let mut card_path = "/dev/dri/card0".to_owned();
     let mut trigger = PathBuf::from("/tmp/kmsdemo-flip");
+    let mut cursor_trigger = PathBuf::from("/tmp/kmsdemo-cursor");
     let mut rgb = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--card" => card_path = args.next().ok_or("--card needs a path")?,
             "--trigger" => trigger = args.next().ok_or("--trigger needs a path")?.into(),
+            "--cursor-trigger" => {
+                cursor_trigger = args.next().ok_or("--cursor-trigger needs a path")?.into()
+            }
             "--rgb565" => rgb = true,
             _ => return Err(format!("unknown argument {a}")),
         }
@@ -192,6 +214,30 @@ fn run() -> Result<(), String> {
     card.set_crtc(crtc, Some(fbs[0]), (0, 0), &[conn.handle()], Some(mode))
         .map_err(|e| format!("modeset: {e}"))?;
     println!("kmsdemo: showing A on {conn} {w}x{h} {format:?}");
+    // The cursor plane: a driver without one (or refusing the image) is said, not fatal.
+    let cursor = card
+        .create_dumb_buffer((64, 64), DrmFourcc::Argb8888, 32)
+        .map_err(|e| format!("cursor buffer: {e}"))?;
+    let mut cursor = cursor;
+    {
+        let pitch = cursor.pitch() as usize;
+        let mut map = card
+            .map_dumb_buffer(&mut cursor)
+            .map_err(|e| format!("map cursor: {e}"))?;
+        map.fill(0);
+        for y in 0..18 {
+            for x in 0..12 {
+                let edge = x == 0 || y == 0 || x == 11 || y == 17;
+                let c: u32 = if edge { 0xFFFF_FFFF } else { 0xFF20_2020 };
+                let at = y * pitch + x * 4;
+                map[at..at + 4].copy_from_slice(&c.to_le_bytes());
+            }
+        }
+    }
+    match legacy_cursor(&card, crtc, Some(&cursor), (40, 30)) {
+        Ok(()) => println!("kmsdemo: cursor at 40,30"),
+        Err(e) => println!("kmsdemo: no cursor: {e}"),
+    }
     let mut shown = 0;
     let mut keyboards = Keyboards::default();
     let mut turn = 0u64;
@@ -202,6 +248,16 @@ fn run() -> Result<(), String> {
             keyboards.rescan();
         }
         keyboards.read();
+        if let Ok(text) = std::fs::read_to_string(&cursor_trigger) {
+            let _ = std::fs::remove_file(&cursor_trigger);
+            let mut it = text.split_whitespace().filter_map(|v| v.parse::<i32>().ok());
+            if let (Some(x), Some(y)) = (it.next(), it.next()) {
+                match legacy_cursor(&card, crtc, None, (x, y)) {
+                    Ok(()) => println!("kmsdemo: cursor at {x},{y}"),
+                    Err(e) => println!("kmsdemo: cursor move failed: {e}"),
+                }
+            }
+        }
         if std::fs::remove_file(&trigger).is_err() {
             continue;
         }

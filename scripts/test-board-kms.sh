@@ -107,6 +107,8 @@ session() {
         else
             fail "$name typing" "kmsdemo saw no KEY_A: $(board_cmd 'tail -n 3 /tmp/kmsdemo.log' | tr '\n' '|')"
         fi
+        # The local user's pointer moves (the demo's cursor plane); checked after the session.
+        board_cmd 'echo "300 200" >/tmp/kmsdemo-cursor; sleep 1.5; tail -n 1 /tmp/kmsdemo.log' >/dev/null
     else
         ((rc != 0)) && pass "$name differs" "as expected, fb0 is not what is scanned out: $result" ||
             fail "$name differs" "the fbdev session matched the screendump: $result"
@@ -162,7 +164,19 @@ board_cmd 'kmsdemo '"$demo_args"' >/tmp/kmsdemo.log 2>&1 & sleep 2; cat /tmp/kms
     { fail "demo" "kmsdemo did not start: $(board_cmd 'cat /tmp/kmsdemo.log' | tr '\n' '|')"; exit 1; }
 
 # The same agent, not restarted, looks again when the admin connects and mirrors the demo.
+ended_before=$(serial | grep -c 'session ended after' || true)
 session auto match
+# kmsdemo's cursor plane (a 12x18 image, moved during the session) reached the admin as RDP
+# pointer updates: its shape, then where the local user moved it.
+session_ended() { [ "$(serial | grep -c 'session ended after' || true)" -gt "$ended_before" ]; }
+wait_for 15 session_ended || true
+ended=$(serial | grep 'session ended after' | tail -n 1)
+pointer_updates=$(sed -n 's/.* \([0-9][0-9]*\) pointer updates.*/\1/p' <<<"$ended")
+if serial | grep -q "pointer: the cursor plane's 12x18 image is the client's pointer" && ((${pointer_updates:-0} >= 2)); then
+    pass "auto pointer" "$(serial | grep -o "pointer: the cursor plane's.*" | tail -n 1); ${pointer_updates} pointer updates; $(board_cmd 'grep cursor /tmp/kmsdemo.log' | tr '\n' '|')"
+else
+    fail "auto pointer" "${pointer_updates:-no} pointer updates: ${ended#*; }; $(serial | grep -E 'pointer' | tail -n 2 | tr '\n' '|'); $(board_cmd 'grep cursor /tmp/kmsdemo.log' | tr '\n' '|')"
+fi
 if serial | grep -q 'screen auto: now kms:'; then
     pass "auto follows the master" "$(serial | grep -o 'screen auto: now kms:.*' | tail -n 1)"
 else

@@ -9,6 +9,7 @@ use super::core::{Action, Conn, ConnId, Core, Now};
 use super::screen::Produced;
 use super::session::{LoginVerdict, Session, login_verdict};
 use super::watermarks::Watermarks;
+use crate::input::InputEvent;
 use crate::policy::{AccessPolicy, Audit, AuditEvent};
 use crate::rdp::{Activation, ConnError, EndReason, Event};
 use crate::screen::Rect;
@@ -143,6 +144,11 @@ impl Core {
                     .is_some_and(|s| s.admits_input_from(id))
                     && self.conns.get(&id).is_some_and(|c| c.closing.is_none())
                 {
+                    if let InputEvent::MouseMove { .. } | InputEvent::MouseButton { .. } = input
+                        && let Some(session) = self.session.as_mut()
+                    {
+                        session.pipeline.admin_pointed(now);
+                    }
                     self.sink.handle(input);
                 }
             }
@@ -427,7 +433,7 @@ impl Core {
             .active_since
             .map_or(0, |s| now.saturating_duration_since(s).as_secs());
         info!(
-            "{}: session ended after {secs} s; screen: {} frames, {} bitmaps, {} copies ({} sideways), {} tiles from the bitmap cache and {} into it, {} bytes before TLS",
+            "{}: session ended after {secs} s; screen: {} frames, {} bitmaps, {} copies ({} sideways), {} tiles from the bitmap cache and {} into it, {} pointer updates, {} bytes before TLS",
             conn.peer,
             stats.frames,
             stats.rects,
@@ -435,6 +441,7 @@ impl Core {
             stats.sideways,
             stats.cache_hits,
             stats.cache_misses,
+            stats.pointer_updates,
             stats.bytes
         );
         // A rotation here applies to the next connection (see `Core::password`).

@@ -5,8 +5,10 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::net::Wire;
-use crate::screen::{BitmapEncoder, CopyRect, Damage, Placeholder, Rect, Source, encode_copies};
-use crate::warn;
+use crate::screen::{
+    BitmapEncoder, CopyRect, Cursor, Damage, Placeholder, PointerState, Rect, Source, encode_copies,
+};
+use crate::{info, warn};
 
 /// Screen output encoded per loop turn before input and control get their turn again:
 /// whichever of bytes or time runs out first (a full 1024x768 frame takes tens of ms on ARM).
@@ -17,6 +19,9 @@ const STILL_SCANS: u32 = 30;
 /// The slowed interval stays at or below this (or at the configured one, if slower): a text
 /// line is seen within 3 sampled scans, so it reaches the client within 250 ms.
 const STILL_INTERVAL_CAP: Duration = Duration::from_millis(75);
+/// After the admin pointed, the local cursor's position is not sent for this long: the
+/// admin's own pointer is there, and a position from before would pull it back.
+const ADMIN_POINTING: Duration = Duration::from_millis(500);
 
 /// What a session's screen cost, for its end line.
 #[derive(Clone, Copy, Debug, Default)]
@@ -28,6 +33,8 @@ pub(super) struct Stats {
     /// Copies that also moved sideways (a dragged window rather than a scroll).
     pub(super) sideways: u64,
     pub(super) bytes: u64,
+    /// Pointer shape, position and hide updates (a KMS cursor plane).
+    pub(super) pointer_updates: u64,
     /// Tiles drawn from the client's bitmap cache, and tiles sent into it.
     pub(super) cache_hits: u64,
     pub(super) cache_misses: u64,
@@ -104,6 +111,10 @@ pub(super) struct Pipeline {
     pub(super) next_scan: Option<Instant>,
     /// Scans in a row that found no change (the rate halves after STILL_SCANS).
     still_scans: u32,
+    /// The client's pointer as last sent (the cursor plane's shape and position).
+    pointer: PointerState,
+    /// When the admin last moved or clicked.
+    admin_pointed: Option<Instant>,
     pub(super) suppressed: bool,
     /// While the access policy withholds the screen: what is served instead of the source,
     /// so no real pixel leaves before access is granted.
@@ -121,6 +132,8 @@ impl Pipeline {
             stats: Stats::default(),
             next_scan: None,
             still_scans: 0,
+            pointer: PointerState::default(),
+            admin_pointed: None,
             suppressed: false,
             placeholder: None,
         }
@@ -167,9 +180,16 @@ impl Pipeline {
         self.queue.clear();
         self.next_scan = Some(now);
         self.still_scans = 0;
+        // A reactivated client may show its default pointer again.
+        self.pointer = PointerState::default();
         self.suppressed = false;
         // The encoder splits rectangles so no update is over what the client reassembles.
         self.encoder.set_max_update_len(max_request_size as usize);
+    }
+
+    /// The admin's pointer input reached the screen.
+    pub(super) fn admin_pointed(&mut self, now: Instant) {
+        self.admin_pointed = Some(now);
     }
 
     /// Serves the waiting screen with `lines` (Some) or the real source (None). A switch
@@ -218,6 +238,12 @@ impl Pipeline {
             return Ok(Produced::Output);
         }
         let waiting = self.placeholder.is_some();
+        // Not while waiting: the pointer's shape and place are the user's screen too.
+        let cursor = if scan_due && !waiting {
+            screen.source.cursor()
+        } else {
+            Cursor::None
+        };
         let frame = match self.placeholder.as_mut() {
             Some(placeholder) => placeholder.frame()?,
             None => screen.source.frame()?,
@@ -273,6 +299,24 @@ impl Pipeline {
                 }
             } else {
                 damage.scan(&frame, &mut rects);
+            }
+            let pointing = self
+                .admin_pointed
+                .is_some_and(|at| now.saturating_duration_since(at) < ADMIN_POINTING);
+            let before = out.len();
+            match self.pointer.update(&cursor, !pointing, out) {
+                Ok((sent, shape)) => {
+                    if let Some((w, h)) = shape
+                        && self.stats.pointer_updates == 0
+                    {
+                        info!("pointer: the cursor plane's {w}x{h} image is the client's pointer");
+                    }
+                    self.stats.pointer_updates += sent as u64;
+                }
+                Err(e) => {
+                    warn!("pointer update failed: {e}");
+                    out.truncate(before);
+                }
             }
             if !rects.is_empty() || out.len() > out_start {
                 self.stats.frames += 1;

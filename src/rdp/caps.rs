@@ -43,10 +43,10 @@ pub fn server_capabilities(width: u16, height: u16) -> Vec<CapabilitySet> {
             drawing_flags: BitmapDrawingFlags::empty(),
         }),
         CapabilitySet::Order(server_orders()),
-        // No pointer updates yet: the client keeps its own cursor.
+        // As Windows: the KMS cursor plane goes out as 32-bpp New Pointer updates (entry 0).
         CapabilitySet::Pointer(Pointer {
-            color_pointer_cache_size: 0,
-            pointer_cache_size: 0,
+            color_pointer_cache_size: 25,
+            pointer_cache_size: 25,
         }),
         CapabilitySet::Input(Input {
             input_flags: InputFlags::SCANCODES

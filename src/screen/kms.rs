@@ -4,12 +4,13 @@
 //! Each `frame()` re-reads the primary plane (GETPLANE) and its CRTC (GETCRTC): two cheap
 //! ioctls, so page flips and mode changes are followed. A framebuffer is looked up (GETFB2) and
 //! mapped once per FB id and kept in a small cache, as compositors flip between two or three.
-//! KMS gives no damage: the tile hashes find it as with fbdev. The cursor plane is left out
-//! (QEMU's screendump leaves it out too; the admin's client draws its own pointer).
+//! KMS gives no damage: the tile hashes find it as with fbdev. The cursor plane is not in the
+//! picture (nor in QEMU's screendump): `cursor()` reads it for RDP pointer updates.
 //!
 //! A picture we cannot read (tiled modifier, no handles, unknown format, CRTC off) is one log
 //! line and the waiting screen at the last size, never garbage; it clears by itself.
 
+use super::cursor::{Cursor, CursorShape};
 use super::fbdev::Fbdev;
 use super::frame::Frame;
 use super::kms_core::{self, FbLayout, FbMap, KmsDevice, KmsError, Output};
@@ -42,6 +43,10 @@ pub(crate) struct Kms<D: KmsDevice> {
     reading: u32,
     size: (u16, u16),
     format: super::frame::PixelFormat,
+    /// The cursor plane's framebuffer, mapped, while it shows the same one.
+    cursor_map: Option<Mapped<D::Map>>,
+    /// Why the cursor is not followed (said once).
+    cursor_problem: Option<String>,
 }
 
 /// "/dev/dri/card0:Virtual-1" → path and connector; a right side with a '/' is part of the path.
@@ -69,6 +74,8 @@ impl<D: KmsDevice> Kms<D> {
             reading: 0,
             size: (0, 0),
             format: super::frame::PixelFormat::XRGB8888,
+            cursor_map: None,
+            cursor_problem: None,
         };
         let view = kms.current()?;
         kms.size = (view.width, view.height);
@@ -209,11 +216,81 @@ impl<D: KmsDevice> Source for Kms<D> {
         }
     }
 
+    fn cursor(&mut self) -> Cursor {
+        match self.read_cursor() {
+            Ok(cursor) => cursor,
+            Err(why) => {
+                if self.cursor_problem.as_ref() != Some(&why) {
+                    warn!(
+                        "screen {}: the pointer is not followed: {why}",
+                        self.describe()
+                    );
+                    self.cursor_problem = Some(why);
+                }
+                Cursor::None
+            }
+        }
+    }
+
     fn describe(&self) -> String {
         format!(
             "kms:{}:{} {}x{} {}",
             self.path, self.out.connector, self.size.0, self.size.1, self.format
         )
+    }
+}
+
+/// DRM_FORMAT_ARGB8888, what cursor planes take.
+const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
+
+impl<D: KmsDevice> Kms<D> {
+    /// The cursor plane now: hidden when it shows nothing, else its pixels and position.
+    fn read_cursor(&mut self) -> Result<Cursor, String> {
+        let Some(id) = self.out.cursor else {
+            return Ok(Cursor::None);
+        };
+        let plane = self.dev.plane(id).map_err(|e| e.to_string())?;
+        if plane.fb == 0 || plane.crtc != self.out.crtc {
+            self.cursor_map = None;
+            return Ok(Cursor::Hidden);
+        }
+        let (x, y) = self.dev.plane_position(id).map_err(|e| {
+            format!("no cursor position ({e}; the driver has no atomic modesetting)")
+        })?;
+        if self.cursor_map.as_ref().is_none_or(|m| m.fb != plane.fb) {
+            self.cursor_map = None;
+            let (layout, map) = self.look_up(plane.fb).map_err(|e| e.to_string())?;
+            self.cursor_map = Some(Mapped {
+                fb: plane.fb,
+                layout,
+                map,
+            });
+        }
+        let Some(m) = self.cursor_map.as_ref() else {
+            return Ok(Cursor::Hidden);
+        };
+        if m.layout.fourcc != ARGB8888 {
+            return Err(format!(
+                "the cursor plane's format is {:#x}, not ARGB8888",
+                m.layout.fourcc
+            ));
+        }
+        m.map.begin();
+        let bytes = m.map.bytes().get(m.layout.offset..).unwrap_or_default();
+        // Cursor planes are at most 256x256 (the kernel's limit for any driver we know).
+        let side = |v: u32| u16::try_from(v.min(512)).unwrap_or(512);
+        let (w, h) = (side(m.layout.width), side(m.layout.height));
+        // The hot spot is not known without the cursor hot-spot cap: the image's top left.
+        let shape = CursorShape::from_argb(bytes, m.layout.pitch, w, h, (0, 0));
+        m.map.end();
+        Ok(match shape {
+            None => Cursor::Hidden,
+            Some(shape) => Cursor::Shown {
+                x: x + i32::from(shape.origin.0 + shape.hot_x),
+                y: y + i32::from(shape.origin.1 + shape.hot_y),
+                shape: std::rc::Rc::new(shape),
+            },
+        })
     }
 }
 
@@ -286,6 +363,10 @@ impl Source for Auto {
 
     fn describe(&self) -> String {
         self.current.describe()
+    }
+
+    fn cursor(&mut self) -> Cursor {
+        self.current.cursor()
     }
 
     fn reselect(&mut self) -> bool {

@@ -80,6 +80,8 @@ pub(crate) trait KmsDevice {
     fn planes(&self) -> Result<Vec<u32>, KmsError>;
     fn plane(&self, id: u32) -> Result<PlaneReply, KmsError>;
     fn plane_kind(&self, id: u32) -> Result<PlaneKind, KmsError>;
+    /// A plane's CRTC_X, CRTC_Y (atomic properties: where its top left is on the CRTC).
+    fn plane_position(&self, id: u32) -> Result<(i32, i32), KmsError>;
     /// GETFB2; every nonzero handle in the reply is ours to close.
     fn fb2(&self, id: u32) -> Result<Fb2Reply, KmsError>;
     fn close_handle(&self, handle: u32);
@@ -239,6 +241,8 @@ pub(crate) struct Output {
     pub connector: String,
     pub crtc: u32,
     pub plane: u32,
+    /// The CRTC's cursor plane, if it has one.
+    pub cursor: Option<u32>,
 }
 
 /// The named connector, else the first connected one whose encoder drives an active CRTC;
@@ -283,27 +287,27 @@ pub(crate) fn select<D: KmsDevice>(dev: &D, wanted: Option<&str>) -> Result<Outp
         return Err(KmsError::NoActiveCrtc { have });
     }
     let index = crtcs.iter().position(|&c| c == crtc);
-    let mut fallback = None;
+    let (mut on, mut fallback, mut cursor) = (None, None, None);
     for id in dev.planes()? {
         let p = dev.plane(id)?;
         let may = index.is_some_and(|i| i < 32 && p.possible_crtcs & (1 << i) != 0);
-        if !(p.crtc == crtc || may) || dev.plane_kind(id)? != PlaneKind::Primary {
+        if !(p.crtc == crtc || may) {
             continue;
         }
-        if p.crtc == crtc {
-            return Ok(Output {
-                connector,
-                crtc,
-                plane: id,
-            });
+        match dev.plane_kind(id)? {
+            PlaneKind::Primary if p.crtc == crtc => on = on.or(Some(id)),
+            PlaneKind::Primary => fallback = fallback.or(Some(id)),
+            // One that may show on this CRTC only: a cursor plane serves one CRTC.
+            PlaneKind::Cursor if p.crtc == crtc || cursor.is_none() => cursor = Some(id),
+            _ => {}
         }
-        fallback.get_or_insert(id);
     }
-    match fallback {
+    match on.or(fallback) {
         Some(plane) => Ok(Output {
             connector,
             crtc,
             plane,
+            cursor,
         }),
         None => Err(KmsError::NoPrimaryPlane { crtc }),
     }
@@ -317,6 +321,8 @@ pub(crate) struct FbLayout {
     pub pitch: usize,
     pub offset: usize,
     pub format: PixelFormat,
+    /// The DRM fourcc (ARGB8888 and XRGB8888 read the same as a picture; a cursor needs alpha).
+    pub fourcc: u32,
     pub handle: u32,
     /// Bytes to map: through the last pixel of the last row.
     pub map_len: usize,
@@ -403,6 +409,7 @@ pub(crate) fn layout(fb: &Fb2Reply) -> Result<FbLayout, KmsError> {
         pitch: size(pitch)?,
         offset: size(fb.offsets[0].into())?,
         format,
+        fourcc: fb.fourcc,
         handle: fb.handles[0],
         map_len: size(end)?,
     })

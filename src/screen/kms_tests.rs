@@ -29,6 +29,8 @@ struct State {
     /// "fb2 N", "close H", "map H", "begin", "end", in order.
     log: Vec<String>,
     next_handle: u32,
+    /// CRTC_X, CRTC_Y of every plane; None: no atomic properties.
+    position: Option<(i32, i32)>,
 }
 
 #[derive(Clone, Default)]
@@ -108,6 +110,9 @@ impl KmsDevice for Rec {
             .find(|p| p.0.id == id)
             .map(|p| p.1)
             .ok_or(missing("GETPLANE"))
+    }
+    fn plane_position(&self, _id: u32) -> Result<(i32, i32), KmsError> {
+        self.0.borrow().position.ok_or(missing("OBJ_GETPROPERTIES"))
     }
     fn fb2(&self, id: u32) -> Result<Fb2Reply, KmsError> {
         let mut s = self.0.borrow_mut();
@@ -543,4 +548,88 @@ fn card_and_connector_specs() {
     assert_eq!(parse_arg("/dev/dri/card0:"), ("/dev/dri/card0", None));
     assert_eq!(parse_arg(""), ("", None));
     assert_eq!(parse_arg(":Virtual-1"), (":Virtual-1", None));
+}
+
+/// A 64x64 ARGB cursor image: an opaque 8x12 block at (2, 1).
+fn cursor_fb(id: u32) -> (Fb2Reply, Vec<u8>) {
+    let reply = Fb2Reply {
+        id,
+        width: 64,
+        height: 64,
+        fourcc: u32::from_le_bytes(*b"AR24"),
+        modifier: Some(0),
+        handles: [1, 0, 0, 0],
+        pitches: [256, 0, 0, 0],
+        offsets: [0; 4],
+    };
+    let mut bytes = vec![0u8; 64 * 64 * 4];
+    for y in 1..13 {
+        for x in 2..10 {
+            let i = (y * 64 + x) * 4;
+            bytes[i..i + 4].copy_from_slice(&[0x10, 0x20, 0x30, 0xFF]);
+        }
+    }
+    (reply, bytes)
+}
+
+fn show_cursor(rec: &Rec, fb: u32) {
+    rec.set(|s| {
+        for p in &mut s.planes {
+            if p.0.id == 32 {
+                p.0.fb = fb;
+            }
+        }
+    });
+}
+
+#[test]
+fn the_cursor_plane_is_followed_shape_and_position() {
+    let rec = board(1024, 768);
+    rec.set(|s| {
+        s.fbs.insert(12, cursor_fb(12));
+        s.position = Some((300, 200));
+    });
+    let mut kms = Kms::new("/dev/dri/card0", rec.clone(), None).unwrap();
+    assert_eq!(kms.out.cursor, Some(32));
+    assert_eq!(
+        kms.cursor(),
+        Cursor::Hidden,
+        "no framebuffer on the cursor plane"
+    );
+    show_cursor(&rec, 12);
+    let Cursor::Shown { x, y, shape } = kms.cursor() else {
+        panic!("not shown");
+    };
+    // The block's top left, as the image's hot spot is not known.
+    assert_eq!((x, y), (302, 201));
+    assert_eq!((shape.width, shape.height), (8, 12));
+    assert_eq!(&shape.bgra[..4], &[0x10, 0x20, 0x30, 0xFF]);
+    // Mapped once while the plane shows the same framebuffer.
+    rec.take_log();
+    rec.set(|s| s.position = Some((10, -5)));
+    let Cursor::Shown { x, y, .. } = kms.cursor() else {
+        panic!("not shown");
+    };
+    assert_eq!((x, y), (12, -4));
+    assert!(!rec.take_log().iter().any(|l| l.starts_with("map")));
+    show_cursor(&rec, 0);
+    assert_eq!(kms.cursor(), Cursor::Hidden);
+}
+
+#[test]
+fn a_cursor_we_cannot_place_or_read_is_not_followed() {
+    let rec = board(1024, 768);
+    rec.set(|s| {
+        s.fbs.insert(12, cursor_fb(12));
+    });
+    let mut kms = Kms::new("/dev/dri/card0", rec.clone(), None).unwrap();
+    show_cursor(&rec, 12);
+    // No atomic properties: no position, so nothing is sent.
+    assert_eq!(kms.cursor(), Cursor::None);
+    rec.set(|s| s.position = Some((0, 0)));
+    // An XRGB image has no alpha to cut a pointer from.
+    show_cursor(&rec, 11);
+    assert_eq!(kms.cursor(), Cursor::None);
+    show_cursor(&rec, 12);
+    assert!(matches!(kms.cursor(), Cursor::Shown { .. }));
 }

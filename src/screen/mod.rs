@@ -13,6 +13,7 @@
 
 mod bitmap_cache;
 mod convert;
+mod cursor;
 mod damage;
 mod encode;
 mod encode_cached;
@@ -32,6 +33,7 @@ mod source;
 pub mod synthetic;
 mod xwd;
 
+pub use cursor::{Cursor, CursorShape, PointerState};
 pub use damage::{CopyRect, Damage, MAX_RECT_BYTES, TILE, fits_one_bitmap};
 pub use encode::{BitmapEncoder, DEFAULT_MAX_UPDATE_LEN, EncodeError, MAX_FRAGMENT_PAYLOAD};
 #[cfg(feature = "test-hooks")]

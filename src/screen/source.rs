@@ -23,6 +23,11 @@ pub trait Source {
     fn reselect(&mut self) -> bool {
         false
     }
+    /// The pointer on a cursor plane, where the source has one (KMS); the others draw their
+    /// pointer into the picture.
+    fn cursor(&mut self) -> super::Cursor {
+        super::Cursor::None
+    }
 }
 
 /// Largest synthetic side: RDP desktops stop at 8192 too, and it bounds the allocation.

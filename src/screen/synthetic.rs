@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::cursor::{Cursor, CursorShape};
 use super::frame::{Frame, Rect};
 use super::source::{MAX_SYNTHETIC_SIDE, Source, SourceError};
 
@@ -100,6 +101,8 @@ struct State {
     animating: bool,
     width: u16,
     height: u16,
+    /// A cursor plane, as on KMS: None, none; Some(None), hidden; else where and what.
+    cursor: Option<Option<(i32, i32, CursorShape)>>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -136,6 +139,7 @@ impl Synthetic {
             animating: true,
             width: clamp_side(width),
             height: clamp_side(height),
+            cursor: None,
         };
         let shared = Arc::new(Mutex::new(state));
         let source = Synthetic {
@@ -178,6 +182,11 @@ impl SyntheticHandle {
         lock(&self.shared).animating = true;
     }
 
+    /// A cursor plane showing `shape` with its hot spot at (`x`, `y`), or hiding it (None).
+    pub fn set_cursor(&self, cursor: Option<(i32, i32, CursorShape)>) {
+        lock(&self.shared).cursor = Some(cursor);
+    }
+
     /// The next `frame()` has the new size (sides clamped to 1..=MAX_SYNTHETIC_SIDE).
     pub fn resize(&self, width: u16, height: u16) {
         let mut s = lock(&self.shared);
@@ -187,6 +196,18 @@ impl SyntheticHandle {
 }
 
 impl Source for Synthetic {
+    fn cursor(&mut self) -> Cursor {
+        match lock(&self.shared).cursor.clone() {
+            None => Cursor::None,
+            Some(None) => Cursor::Hidden,
+            Some(Some((x, y, shape))) => Cursor::Shown {
+                x,
+                y,
+                shape: std::rc::Rc::new(shape),
+            },
+        }
+    }
+
     fn frame(&mut self) -> Result<Frame<'_>, SourceError> {
         let (phase, width, height) = {
             let mut s = lock(&self.shared);

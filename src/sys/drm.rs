@@ -50,6 +50,9 @@ impl Card {
         // later could not take the display: give it back at once (fails when we are not).
         let _ = drm::Device::release_master_lock(&card);
         drm::Device::set_client_capability(&card, drm::ClientCapability::UniversalPlanes, true)?;
+        // Only for the planes' CRTC_X/CRTC_Y (where the cursor is); a driver without atomic
+        // modesetting refuses it, and the cursor is then not followed.
+        let _ = drm::Device::set_client_capability(&card, drm::ClientCapability::Atomic, true);
         Ok(card)
     }
 }
@@ -60,6 +63,27 @@ fn kind_of(value: u64) -> PlaneKind {
         1 => PlaneKind::Primary,
         2 => PlaneKind::Cursor,
         _ => PlaneKind::Overlay,
+    }
+}
+
+impl Card {
+    /// The value of a plane's property by name; None when the plane has no such property.
+    fn plane_property(&self, id: u32, name: &[u8]) -> Result<Option<u64>, KmsError> {
+        let handle: drm::control::plane::Handle =
+            drm::control::from_u32(id).ok_or(KmsError::Query {
+                call: "GETPLANE",
+                errno: Errno::EINVAL,
+            })?;
+        let props = self
+            .get_properties(handle)
+            .map_err(query("OBJ_GETPROPERTIES"))?;
+        for (prop, value) in props.iter() {
+            let info = self.get_property(*prop).map_err(query("GETPROPERTY"))?;
+            if info.name().to_bytes() == name {
+                return Ok(Some(*value));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -128,22 +152,21 @@ impl KmsDevice for Card {
     }
 
     fn plane_kind(&self, id: u32) -> Result<PlaneKind, KmsError> {
-        let handle: drm::control::plane::Handle =
-            drm::control::from_u32(id).ok_or(KmsError::Query {
-                call: "GETPLANE",
-                errno: Errno::EINVAL,
-            })?;
-        let props = self
-            .get_properties(handle)
-            .map_err(query("OBJ_GETPROPERTIES"))?;
-        for (prop, value) in props.iter() {
-            let info = self.get_property(*prop).map_err(query("GETPROPERTY"))?;
-            if info.name().to_bytes() == b"type" {
-                return Ok(kind_of(*value));
-            }
-        }
         // Without the property (an old kernel): not one we can call primary.
-        Ok(PlaneKind::Overlay)
+        Ok(self
+            .plane_property(id, b"type")?
+            .map_or(PlaneKind::Overlay, kind_of))
+    }
+
+    fn plane_position(&self, id: u32) -> Result<(i32, i32), KmsError> {
+        let missing = KmsError::Query {
+            call: "OBJ_GETPROPERTIES",
+            errno: Errno::EOPNOTSUPP,
+        };
+        let x = self.plane_property(id, b"CRTC_X")?.ok_or(missing.clone())?;
+        let y = self.plane_property(id, b"CRTC_Y")?.ok_or(missing)?;
+        // Signed 32-bit range properties, handed over as u64.
+        Ok((x as i64 as i32, y as i64 as i32))
     }
 
     fn fb2(&self, id: u32) -> Result<Fb2Reply, KmsError> {

@@ -299,3 +299,47 @@ fn stopping_the_agent_tells_the_client_why() {
         "expected ERRINFO_RPC_INITIATED_DISCONNECT, got {result:?}"
     );
 }
+
+/// A cursor plane (as a compositor's on KMS) reaches the admin as RDP pointer updates: its
+/// shape once, its moves as positions, and hidden when it goes.
+#[test]
+fn the_cursor_plane_becomes_the_clients_pointer() {
+    use thinshadow::screen::CursorShape;
+    let (agent, screen) = agent_with_synthetic(320, 240);
+    // A 64x64 plane image with an opaque 6x9 block at (1, 1).
+    let mut plane = vec![0u8; 64 * 64 * 4];
+    for y in 1..10 {
+        for x in 1..7 {
+            let i = (y * 64 + x) * 4;
+            plane[i..i + 4].copy_from_slice(&[0x11, 0x22, 0x33, 0xFF]);
+        }
+    }
+    let shape = CursorShape::from_argb(&plane, 256, 64, 64, (0, 0)).unwrap();
+    screen.set_cursor(Some((100, 60, shape)));
+    let mut client = connect(&agent, Security::Nla).expect("nla login");
+    let result = client.run_until_stats(WAIT, |s| {
+        !s.pointer_shapes.is_empty() && s.pointer_positions.contains(&(100, 60))
+    });
+    assert!(
+        result.is_ok(),
+        "{result:?}: {:?}",
+        client.stats().pointer_shapes
+    );
+    assert_eq!(
+        client.stats().pointer_shapes,
+        vec![(6, 9, 0, 0, [0x11, 0x22, 0x33, 0xFF])]
+    );
+    let shape = CursorShape::from_argb(&plane, 256, 64, 64, (0, 0)).unwrap();
+    screen.set_cursor(Some((200, 90, shape)));
+    let result = client.run_until_stats(WAIT, |s| s.pointer_positions.contains(&(200, 90)));
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        client.stats().pointer_shapes.len(),
+        1,
+        "the same shape is not sent again"
+    );
+    screen.set_cursor(None);
+    let result = client.run_until_stats(WAIT, |s| s.pointers_hidden > 0);
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(client.stats().undecodable, 0);
+}

@@ -370,8 +370,14 @@ pub struct UpdateStats {
     pub fragmented_updates: usize,
     pub largest_update_bytes: usize,
     pub surface_commands: usize,
-    /// Orders, palette, synchronize and pointer updates.
+    /// Orders, palette and synchronize updates.
     pub other_updates: usize,
+    /// New Pointer updates: width, height, hot spot, and the XOR mask's first pixel (its
+    /// bottom-left, B, G, R, A).
+    pub pointer_shapes: Vec<(u16, u16, u16, u16, [u8; 4])>,
+    /// Pointer Position updates.
+    pub pointer_positions: Vec<(u16, u16)>,
+    pub pointers_hidden: usize,
     /// Bulk-compressed fast-path updates (not looked into).
     pub compressed_updates: usize,
     /// Fast-path frames or updates that did not decode.
@@ -435,6 +441,30 @@ impl FastPathWatch {
         st.largest_update_bytes = st.largest_update_bytes.max(data.len());
         if code == UpdateCode::SurfaceCommands.as_u8() {
             st.surface_commands += 1;
+            return;
+        }
+        if code == UpdateCode::NewPointer.as_u8() {
+            use ironrdp_pdu::pointer::PointerAttribute;
+            match ironrdp_core::decode::<PointerAttribute<'_>>(data) {
+                Ok(p) if p.xor_bpp == 32 && p.color_pointer.xor_mask.len() >= 4 => {
+                    let c = &p.color_pointer;
+                    let first = [0, 1, 2, 3].map(|i| c.xor_mask[i]);
+                    st.pointer_shapes
+                        .push((c.width, c.height, c.hot_spot.x, c.hot_spot.y, first));
+                }
+                _ => st.undecodable += 1,
+            }
+            return;
+        }
+        if code == UpdateCode::PositionPointer.as_u8() {
+            match ironrdp_core::decode::<ironrdp_pdu::pointer::Point16>(data) {
+                Ok(p) => st.pointer_positions.push((p.x, p.y)),
+                Err(_) => st.undecodable += 1,
+            }
+            return;
+        }
+        if code == UpdateCode::HiddenPointer.as_u8() {
+            st.pointers_hidden += 1;
             return;
         }
         if code != UpdateCode::Bitmap.as_u8() {
@@ -1238,6 +1268,22 @@ impl TestClient {
                 return Ok(());
             }
         }
+    }
+
+    /// Pumps server PDUs until `done` holds for the update counts, or `timeout`.
+    pub fn run_until_stats(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&UpdateStats) -> bool,
+    ) -> Result<(), RunError> {
+        if let Some(ended) = &self.ended {
+            return Err(ended.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        while !done(self.stats()) {
+            self.pump_one(deadline)?;
+        }
+        Ok(())
     }
 
     /// Pumps server PDUs for `duration` (for example to let input take effect); an error only if
