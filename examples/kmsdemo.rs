@@ -250,7 +250,9 @@ fn run() -> Result<(), String> {
         keyboards.read();
         if let Ok(text) = std::fs::read_to_string(&cursor_trigger) {
             let _ = std::fs::remove_file(&cursor_trigger);
-            let mut it = text.split_whitespace().filter_map(|v| v.parse::<i32>().ok());
+            let mut it = text
+                .split_whitespace()
+                .filter_map(|v| v.parse::<i32>().ok());
             if let (Some(x), Some(y)) = (it.next(), it.next()) {
                 match legacy_cursor(&card, crtc, None, (x, y)) {
                     Ok(()) => println!("kmsdemo: cursor at {x},{y}"),

@@ -175,7 +175,7 @@ pointer_updates=$(sed -n 's/.* \([0-9][0-9]*\) pointer updates.*/\1/p' <<<"$ende
 if serial | grep -q "pointer: the cursor plane's 12x18 image is the client's pointer" && ((${pointer_updates:-0} >= 2)); then
     pass "auto pointer" "$(serial | grep -o "pointer: the cursor plane's.*" | tail -n 1); ${pointer_updates} pointer updates; $(board_cmd 'grep cursor /tmp/kmsdemo.log' | tr '\n' '|')"
 else
-    fail "auto pointer" "${pointer_updates:-no} pointer updates: ${ended#*; }; $(serial | grep -E 'pointer' | tail -n 2 | tr '\n' '|'); $(board_cmd 'grep cursor /tmp/kmsdemo.log' | tr '\n' '|')"
+    fail "auto pointer" "${pointer_updates:-no} pointer updates: ${ended#*; }; $(serial | grep -E 'pointer|cursor plane' | tail -n 4 | tr '\n' '|'); $(board_cmd 'grep cursor /tmp/kmsdemo.log' | tr '\n' '|')"
 fi
 if serial | grep -q 'screen auto: now kms:'; then
     pass "auto follows the master" "$(serial | grep -o 'screen auto: now kms:.*' | tail -n 1)"

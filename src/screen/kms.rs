@@ -80,6 +80,27 @@ impl<D: KmsDevice> Kms<D> {
         let view = kms.current()?;
         kms.size = (view.width, view.height);
         kms.format = kms.cache[view.index].layout.format;
+        match kms.out.cursor {
+            Some(plane) => info!("screen {}: cursor plane {plane} followed", kms.describe()),
+            None => {
+                let planes: Vec<String> = kms
+                    .dev
+                    .planes()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|id| match kms.dev.plane_kind(id) {
+                        Ok(kind) => format!("{id} {kind:?}"),
+                        Err(e) => format!("{id} ({e})"),
+                    })
+                    .collect();
+                info!(
+                    "screen {}: no cursor plane on CRTC {} (planes: {})",
+                    kms.describe(),
+                    kms.out.crtc,
+                    planes.join("; ")
+                )
+            }
+        }
         Ok(kms)
     }
 
@@ -240,6 +261,10 @@ impl<D: KmsDevice> Source for Kms<D> {
     }
 }
 
+fn clamp_side(v: i32) -> u16 {
+    v.clamp(0, 511) as u16
+}
+
 /// DRM_FORMAT_ARGB8888, what cursor planes take.
 const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
 
@@ -254,9 +279,13 @@ impl<D: KmsDevice> Kms<D> {
             self.cursor_map = None;
             return Ok(Cursor::Hidden);
         }
-        let (x, y) = self.dev.plane_position(id).map_err(|e| {
+        let at = self.dev.plane_position(id).map_err(|e| {
             format!("no cursor position ({e}; the driver has no atomic modesetting)")
         })?;
+        let (x, y) = (at.x, at.y);
+        // Without the hot-spot properties: the image's top left.
+        let hot = at.hot.unwrap_or((0, 0));
+        let hot = (clamp_side(hot.0), clamp_side(hot.1));
         if self.cursor_map.as_ref().is_none_or(|m| m.fb != plane.fb) {
             self.cursor_map = None;
             let (layout, map) = self.look_up(plane.fb).map_err(|e| e.to_string())?;
@@ -280,8 +309,7 @@ impl<D: KmsDevice> Kms<D> {
         // Cursor planes are at most 256x256 (the kernel's limit for any driver we know).
         let side = |v: u32| u16::try_from(v.min(512)).unwrap_or(512);
         let (w, h) = (side(m.layout.width), side(m.layout.height));
-        // The hot spot is not known without the cursor hot-spot cap: the image's top left.
-        let shape = CursorShape::from_argb(bytes, m.layout.pitch, w, h, (0, 0));
+        let shape = CursorShape::from_argb(bytes, m.layout.pitch, w, h, hot);
         m.map.end();
         Ok(match shape {
             None => Cursor::Hidden,

@@ -80,8 +80,9 @@ pub(crate) trait KmsDevice {
     fn planes(&self) -> Result<Vec<u32>, KmsError>;
     fn plane(&self, id: u32) -> Result<PlaneReply, KmsError>;
     fn plane_kind(&self, id: u32) -> Result<PlaneKind, KmsError>;
-    /// A plane's CRTC_X, CRTC_Y (atomic properties: where its top left is on the CRTC).
-    fn plane_position(&self, id: u32) -> Result<(i32, i32), KmsError>;
+    /// A plane's CRTC_X, CRTC_Y (atomic properties: where its top left is on the CRTC), and a
+    /// cursor plane's HOTSPOT_X, HOTSPOT_Y where the driver has them.
+    fn plane_position(&self, id: u32) -> Result<PlanePosition, KmsError>;
     /// GETFB2; every nonzero handle in the reply is ours to close.
     fn fb2(&self, id: u32) -> Result<Fb2Reply, KmsError>;
     fn close_handle(&self, handle: u32);
@@ -234,6 +235,14 @@ impl fmt::Display for KmsError {
 }
 
 impl std::error::Error for KmsError {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PlanePosition {
+    pub x: i32,
+    pub y: i32,
+    /// Within the plane's image.
+    pub hot: Option<(i32, i32)>,
+}
 
 /// What to read: the connector, its CRTC and the CRTC's primary plane.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,8 @@ use super::*;
 use crate::screen::convert::Converter;
 use crate::screen::frame::PixelFormat;
 use crate::screen::kms_core::{
-    ConnectorReply, CrtcReply, Fb2Reply, PlaneKind, PlaneReply, format_of, layout, select,
+    ConnectorReply, CrtcReply, Fb2Reply, PlaneKind, PlanePosition, PlaneReply, format_of, layout,
+    select,
 };
 
 const XR24: u32 = u32::from_le_bytes(*b"XR24");
@@ -31,6 +32,8 @@ struct State {
     next_handle: u32,
     /// CRTC_X, CRTC_Y of every plane; None: no atomic properties.
     position: Option<(i32, i32)>,
+    /// HOTSPOT_X, HOTSPOT_Y; None: the driver has none.
+    hot: Option<(i32, i32)>,
 }
 
 #[derive(Clone, Default)]
@@ -111,8 +114,10 @@ impl KmsDevice for Rec {
             .map(|p| p.1)
             .ok_or(missing("GETPLANE"))
     }
-    fn plane_position(&self, _id: u32) -> Result<(i32, i32), KmsError> {
-        self.0.borrow().position.ok_or(missing("OBJ_GETPROPERTIES"))
+    fn plane_position(&self, _id: u32) -> Result<PlanePosition, KmsError> {
+        let s = self.0.borrow();
+        let (x, y) = s.position.ok_or(missing("OBJ_GETPROPERTIES"))?;
+        Ok(PlanePosition { x, y, hot: s.hot })
     }
     fn fb2(&self, id: u32) -> Result<Fb2Reply, KmsError> {
         let mut s = self.0.borrow_mut();
@@ -614,6 +619,14 @@ fn the_cursor_plane_is_followed_shape_and_position() {
     assert!(!rec.take_log().iter().any(|l| l.starts_with("map")));
     show_cursor(&rec, 0);
     assert_eq!(kms.cursor(), Cursor::Hidden);
+    // With the hot spot known (virtual GPUs): the position is the hot spot's.
+    rec.set(|s| s.hot = Some((4, 5)));
+    show_cursor(&rec, 12);
+    let Cursor::Shown { x, y, shape } = kms.cursor() else {
+        panic!("not shown");
+    };
+    assert_eq!((x, y), (14, 0));
+    assert_eq!((shape.hot_x, shape.hot_y), (2, 4));
 }
 
 #[test]

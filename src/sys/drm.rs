@@ -12,7 +12,8 @@ use nix::errno::Errno;
 
 use super::mmap::ReadMap;
 use crate::screen::kms_core::{
-    ConnectorReply, CrtcReply, Fb2Reply, FbMap, KmsDevice, KmsError, PlaneKind, PlaneReply,
+    ConnectorReply, CrtcReply, Fb2Reply, FbMap, KmsDevice, KmsError, PlaneKind, PlanePosition,
+    PlaneReply,
 };
 
 pub(crate) struct Card {
@@ -51,8 +52,13 @@ impl Card {
         let _ = drm::Device::release_master_lock(&card);
         drm::Device::set_client_capability(&card, drm::ClientCapability::UniversalPlanes, true)?;
         // Only for the planes' CRTC_X/CRTC_Y (where the cursor is); a driver without atomic
-        // modesetting refuses it, and the cursor is then not followed.
-        let _ = drm::Device::set_client_capability(&card, drm::ClientCapability::Atomic, true);
+        // modesetting refuses it, and the cursor is then not followed. Virtual GPUs
+        // (virtio-gpu, vmwgfx, qxl) hide their cursor plane from atomic clients that do not
+        // take its hot spot too (Linux 6.8 and later); older kernels refuse the cap.
+        if drm::Device::set_client_capability(&card, drm::ClientCapability::Atomic, true).is_ok() {
+            let hotspot = drm::ClientCapability::CursorPlaneHotspot;
+            let _ = drm::Device::set_client_capability(&card, hotspot, true);
+        }
         Ok(card)
     }
 }
@@ -158,15 +164,22 @@ impl KmsDevice for Card {
             .map_or(PlaneKind::Overlay, kind_of))
     }
 
-    fn plane_position(&self, id: u32) -> Result<(i32, i32), KmsError> {
+    fn plane_position(&self, id: u32) -> Result<PlanePosition, KmsError> {
         let missing = KmsError::Query {
             call: "OBJ_GETPROPERTIES",
             errno: Errno::EOPNOTSUPP,
         };
+        // Signed 32-bit range properties, handed over as u64.
+        let signed = |v: u64| v as i64 as i32;
         let x = self.plane_property(id, b"CRTC_X")?.ok_or(missing.clone())?;
         let y = self.plane_property(id, b"CRTC_Y")?.ok_or(missing)?;
-        // Signed 32-bit range properties, handed over as u64.
-        Ok((x as i64 as i32, y as i64 as i32))
+        let hot_x = self.plane_property(id, b"HOTSPOT_X")?;
+        let hot_y = self.plane_property(id, b"HOTSPOT_Y")?;
+        Ok(PlanePosition {
+            x: signed(x),
+            y: signed(y),
+            hot: hot_x.zip(hot_y).map(|(hx, hy)| (signed(hx), signed(hy))),
+        })
     }
 
     fn fb2(&self, id: u32) -> Result<Fb2Reply, KmsError> {
