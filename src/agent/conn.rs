@@ -251,6 +251,7 @@ impl Core {
             skip_alpha,
             bitmap_cache,
             no_compression_header,
+            new_pointers,
         } = activation;
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -306,6 +307,7 @@ impl Core {
         let cells = bitmap_cache.as_ref().filter(|_| self.config.bitmap_cache);
         pipeline.set_bitmap_cache(cells, no_compression_header);
         pipeline.start(width, height, max_request_size, copies, now);
+        pipeline.set_pointer_shapes(new_pointers);
         if !reactivation {
             let cache = match (
                 pipeline.encoder.bitmap_cache_slots(),

@@ -115,6 +115,10 @@ pub(super) struct Pipeline {
     pointer: PointerState,
     /// When the admin last moved or clicked.
     admin_pointed: Option<Instant>,
+    /// The last scan was within the admin's pointing: the next only notes the position.
+    was_pointing: bool,
+    /// The client takes New Pointer updates (its Pointer capability has a cache).
+    pointer_shapes: bool,
     pub(super) suppressed: bool,
     /// While the access policy withholds the screen: what is served instead of the source,
     /// so no real pixel leaves before access is granted.
@@ -134,6 +138,8 @@ impl Pipeline {
             still_scans: 0,
             pointer: PointerState::default(),
             admin_pointed: None,
+            was_pointing: false,
+            pointer_shapes: false,
             suppressed: false,
             placeholder: None,
         }
@@ -185,6 +191,11 @@ impl Pipeline {
         self.suppressed = false;
         // The encoder splits rectangles so no update is over what the client reassembles.
         self.encoder.set_max_update_len(max_request_size as usize);
+    }
+
+    /// Whether the client's pointer may be given the cursor plane's shapes.
+    pub(super) fn set_pointer_shapes(&mut self, on: bool) {
+        self.pointer_shapes = on;
     }
 
     /// The admin's pointer input reached the screen.
@@ -239,7 +250,7 @@ impl Pipeline {
         }
         let waiting = self.placeholder.is_some();
         // Not while waiting: the pointer's shape and place are the user's screen too.
-        let cursor = if scan_due && !waiting {
+        let cursor = if scan_due && !waiting && self.pointer_shapes {
             screen.source.cursor()
         } else {
             Cursor::None
@@ -303,8 +314,20 @@ impl Pipeline {
             let pointing = self
                 .admin_pointed
                 .is_some_and(|at| now.saturating_duration_since(at) < ADMIN_POINTING);
+            // The first scan after the admin's pointing notes where the plane is, as scans may
+            // have been held back (a busy queue) through the whole window.
+            let move_pointer = !pointing && !self.was_pointing;
+            self.was_pointing = pointing;
             let before = out.len();
-            match self.pointer.update(&cursor, !pointing, out) {
+            let result = if waiting {
+                // Back on the waiting screen: the client's pointer must not keep the user's.
+                self.pointer
+                    .to_default(out)
+                    .map(|sent| (usize::from(sent), None))
+            } else {
+                self.pointer.update(&cursor, move_pointer, out)
+            };
+            match result {
                 Ok((sent, shape)) => {
                     if let Some((w, h)) = shape
                         && self.stats.pointer_updates == 0

@@ -277,6 +277,9 @@ fn syntax_errors_give_the_line() {
 #[test]
 fn an_empty_allow_list_is_everyone() {
     assert!(parse("allow = []").unwrap().allow.is_all());
+    assert!(parse(r#"allow = [""]"#).unwrap().allow.is_all());
+    let err = parse(r#"allow = ["10.0.0.0/8", ""]"#).unwrap_err();
+    assert!(err.starts_with("thinshadow.toml: allow: "), "{err}");
     assert!(flags(&[("--allow", "")]).unwrap().allow.is_all());
 }
 

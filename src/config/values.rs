@@ -19,14 +19,14 @@ pub fn parsed<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<T, D::Error
     String::deserialize(d)?.parse().map_err(|_| not_the_form())
 }
 
-/// A list of CIDR ranges; an empty list is everyone.
+/// A list of CIDR ranges; an empty list (or only blank entries) is everyone. A blank entry
+/// beside real ones is an error: on an allowlist a slip must not widen it silently.
 pub fn allowlist<'de, D: Deserializer<'de>>(d: D) -> Result<Allowlist, D::Error> {
     let entries = Vec::<String>::deserialize(d)?;
-    let entries: Vec<&str> = entries
-        .iter()
-        .map(|e| e.trim())
-        .filter(|e| !e.is_empty())
-        .collect();
+    let entries: Vec<&str> = entries.iter().map(|e| e.trim()).collect();
+    if entries.iter().all(|e| e.is_empty()) {
+        return Ok(Allowlist::all());
+    }
     Allowlist::parse(&entries).map_err(|e| D::Error::custom(e.to_string()))
 }
 

@@ -86,6 +86,9 @@ pub struct ClientLimits {
     pub bitmap_cache: Option<CacheCells>,
     /// The client takes compressed bitmaps without TS_CD_HEADER (NO_BITMAP_COMPRESSION_HDR).
     pub no_compression_header: bool,
+    /// The client's pointer cache has room: New Pointer updates may go to it (MS-RDPBCGR
+    /// 2.2.7.1.5: not when pointerCacheSize is 0 or missing).
+    pub new_pointers: bool,
 }
 
 /// Most Revision 2 caches a client has (MS-RDPBCGR 2.2.7.1.4.2).
@@ -130,6 +133,7 @@ impl ClientLimits {
             skip_alpha: false,
             bitmap_cache: None,
             no_compression_header: false,
+            new_pointers: false,
         };
         let mut mem_blt = false;
         let mut cells = None;
@@ -150,6 +154,7 @@ impl ClientLimits {
                     mem_blt = o.clone().get_support_flag(OrderSupportIndex::MemBlt);
                 }
                 CapabilitySet::BitmapCacheRev2(rev2) => cells = CacheCells::from_rev2(rev2),
+                CapabilitySet::Pointer(p) => limits.new_pointers = p.pointer_cache_size >= 1,
                 CapabilitySet::General(g) => {
                     limits.no_compression_header = g
                         .extra_flags
@@ -234,6 +239,20 @@ mod tests {
             cells.iter().collect::<Vec<_>>(),
             vec![(0, 600, false), (1, 0, false), (2, 2048, true)]
         );
+    }
+
+    #[test]
+    fn new_pointers_only_to_a_client_with_a_pointer_cache() {
+        let with = |size| {
+            ClientLimits::from_capabilities(&[CapabilitySet::Pointer(Pointer {
+                color_pointer_cache_size: 25,
+                pointer_cache_size: size,
+            })])
+            .new_pointers
+        };
+        assert!(with(25));
+        assert!(!with(0), "pointerCacheSize 0: no New Pointer updates");
+        assert!(!ClientLimits::from_capabilities(&[]).new_pointers);
     }
 
     #[test]

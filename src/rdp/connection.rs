@@ -66,6 +66,8 @@ pub struct Activation {
     pub bitmap_cache: Option<super::caps::CacheCells>,
     /// The client takes compressed bitmaps without their TS_CD_HEADER.
     pub no_compression_header: bool,
+    /// The client's pointer cache takes New Pointer updates.
+    pub new_pointers: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -526,6 +528,7 @@ impl Connection {
             skip_alpha: limits.skip_alpha,
             bitmap_cache: limits.bitmap_cache,
             no_compression_header: limits.no_compression_header,
+            new_pointers: limits.new_pointers,
         }));
         for raw in &result.input_events {
             self.input_frame(raw, out, events)?;

@@ -72,13 +72,17 @@ impl CursorShape {
         if x1 == 0 {
             return None;
         }
-        // Keep the hot spot inside the cut where the image allows.
+        // Keep the hot spot inside the cut where the image allows, and the cut on visible
+        // pixels always (a hot spot far from them is then clamped to the cut's edge).
         let left = x0
             .max(hot.0.saturating_sub(MAX_SIDE - 1))
-            .min(hot.0.max(x0));
+            .min(hot.0.max(x0))
+            .min(x1 - 1);
         let top = y0
             .max(hot.1.saturating_sub(MAX_SIDE - 1))
-            .min(hot.1.max(y0));
+            .min(hot.1.max(y0))
+            .min(y1 - 1);
+        // At least 1 each: left < x1, top < y1.
         let (w, h) = ((x1 - left).min(MAX_SIDE), (y1 - top).min(MAX_SIDE));
         let mut bgra = Vec::with_capacity(usize::from(w) * usize::from(h) * 4);
         for y in top..top + h {
@@ -160,6 +164,18 @@ impl PointerState {
     }
 }
 
+impl PointerState {
+    /// The client's default pointer again, if it was given another; true when sent.
+    pub fn to_default(&mut self, out: &mut Vec<u8>) -> Result<bool, EncodeError> {
+        if self.shape.is_none() && !self.hidden && self.at.is_none() {
+            return Ok(false);
+        }
+        single(UpdateCode::DefaultPointer, &[], out)?;
+        *self = PointerState::default();
+        Ok(true)
+    }
+}
+
 fn clamp(v: i32) -> u16 {
     v.clamp(0, i32::from(i16::MAX)) as u16
 }
@@ -186,6 +202,12 @@ fn single(update_code: UpdateCode, data: &[u8], out: &mut Vec<u8>) -> Result<(),
 /// (the alpha decides), cache entry 0.
 fn new_pointer(shape: &CursorShape, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let (w, h) = (usize::from(shape.width), usize::from(shape.height));
+    if w == 0 || h == 0 || shape.bgra.len() != w * h * 4 {
+        return Err(EncodeError::Codec {
+            what: "pointer shape",
+            detail: format!("{w}x{h} with {} bytes", shape.bgra.len()),
+        });
+    }
     let xor: Vec<u8> = shape.bgra.chunks(w * 4).rev().flatten().copied().collect();
     // One bit a pixel, each row padded to 16 bits.
     let and = vec![0u8; w.div_ceil(16) * 2 * h];
@@ -255,6 +277,18 @@ mod tests {
         assert_eq!((shape.width, shape.height), (MAX_SIDE, MAX_SIDE));
         assert!(shape.hot_x < MAX_SIDE && shape.hot_y < MAX_SIDE);
         assert_eq!((shape.hot_x, shape.hot_y), (31, 31));
+        // A hot spot far right of and below the visible pixels: the cut stays on them.
+        for hot in [(41, 0), (63, 63), (40, 2), (u16::MAX, u16::MAX)] {
+            let shape = CursorShape::from_argb(&plane(), 256, 64, 64, hot).unwrap();
+            assert!(shape.width >= 1 && shape.height >= 1, "{hot:?}");
+            assert!(
+                shape.bgra.chunks(4).any(|p| p[3] != 0),
+                "{hot:?}: nothing visible"
+            );
+            assert!(shape.hot_x < shape.width && shape.hot_y < shape.height);
+            let mut out = Vec::new();
+            new_pointer(&shape, &mut out).unwrap();
+        }
     }
 
     #[test]
@@ -298,5 +332,11 @@ mod tests {
         out.clear();
         state.update(&shown(7, 8), true, &mut out).unwrap();
         assert_eq!(updates(&out)[0].0, UpdateCode::NewPointer, "shown again");
+        out.clear();
+        assert!(state.to_default(&mut out).unwrap());
+        assert_eq!(updates(&out), vec![(UpdateCode::DefaultPointer, vec![])]);
+        out.clear();
+        assert!(!state.to_default(&mut out).unwrap(), "once");
+        assert!(out.is_empty());
     }
 }

@@ -10,6 +10,8 @@
 //! A picture we cannot read (tiled modifier, no handles, unknown format, CRTC off) is one log
 //! line and the waiting screen at the last size, never garbage; it clears by itself.
 
+use std::rc::Rc;
+
 use super::cursor::{Cursor, CursorShape};
 use super::fbdev::Fbdev;
 use super::frame::Frame;
@@ -47,7 +49,12 @@ pub(crate) struct Kms<D: KmsDevice> {
     cursor_map: Option<Mapped<D::Map>>,
     /// Why the cursor is not followed (said once).
     cursor_problem: Option<String>,
+    /// The last cut and what it was cut from.
+    cursor_shape: Option<(CutFrom, Option<Rc<CursorShape>>)>,
 }
+
+/// A cursor image's FB id, the hash of its pixels, and its hot spot.
+type CutFrom = (u32, u64, (u16, u16));
 
 /// "/dev/dri/card0:Virtual-1" → path and connector; a right side with a '/' is part of the path.
 pub(crate) fn parse_arg(arg: &str) -> (&str, Option<&str>) {
@@ -76,6 +83,7 @@ impl<D: KmsDevice> Kms<D> {
             format: super::frame::PixelFormat::XRGB8888,
             cursor_map: None,
             cursor_problem: None,
+            cursor_shape: None,
         };
         let view = kms.current()?;
         kms.size = (view.width, view.height);
@@ -309,14 +317,26 @@ impl<D: KmsDevice> Kms<D> {
         // Cursor planes are at most 256x256 (the kernel's limit for any driver we know).
         let side = |v: u32| u16::try_from(v.min(512)).unwrap_or(512);
         let (w, h) = (side(m.layout.width), side(m.layout.height));
-        let shape = CursorShape::from_argb(bytes, m.layout.pitch, w, h, hot);
+        let image = bytes
+            .get(..m.layout.pitch * usize::from(h))
+            .unwrap_or(bytes);
+        // The same image as last scan (the common case): no new cut.
+        let key = (plane.fb, xxhash_rust::xxh3::xxh3_64(image), hot);
+        let shape = match &self.cursor_shape {
+            Some((last, shape)) if *last == key => shape.clone(),
+            _ => {
+                let shape = CursorShape::from_argb(bytes, m.layout.pitch, w, h, hot).map(Rc::new);
+                self.cursor_shape = Some((key, shape.clone()));
+                shape
+            }
+        };
         m.map.end();
         Ok(match shape {
             None => Cursor::Hidden,
             Some(shape) => Cursor::Shown {
-                x: x + i32::from(shape.origin.0 + shape.hot_x),
-                y: y + i32::from(shape.origin.1 + shape.hot_y),
-                shape: std::rc::Rc::new(shape),
+                x: x.saturating_add(i32::from(shape.origin.0 + shape.hot_x)),
+                y: y.saturating_add(i32::from(shape.origin.1 + shape.hot_y)),
+                shape,
             },
         })
     }

@@ -303,7 +303,12 @@ pub(crate) fn select<D: KmsDevice>(dev: &D, wanted: Option<&str>) -> Result<Outp
         if !(p.crtc == crtc || may) {
             continue;
         }
-        match dev.plane_kind(id)? {
+        // A plane we cannot ask about is one we do not use (an overlay, say); no primary
+        // plane at all is still an error below.
+        let Ok(kind) = dev.plane_kind(id) else {
+            continue;
+        };
+        match kind {
             PlaneKind::Primary if p.crtc == crtc => on = on.or(Some(id)),
             PlaneKind::Primary => fallback = fallback.or(Some(id)),
             // One that may show on this CRTC only: a cursor plane serves one CRTC.

@@ -18,6 +18,8 @@ use crate::screen::kms_core::{
 
 pub(crate) struct Card {
     file: File,
+    /// Property names by id, asked once (a cursor's position is read every scan).
+    prop_names: std::cell::RefCell<std::collections::HashMap<u32, Vec<u8>>>,
 }
 
 impl AsFd for Card {
@@ -46,7 +48,10 @@ impl Card {
     /// are hidden). Reading needs no DRM master: we never modeset.
     pub(crate) fn open(path: &str) -> io::Result<Card> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        let card = Card { file };
+        let card = Card {
+            file,
+            prop_names: Default::default(),
+        };
         // The first opener of a card with no master becomes master, and a compositor started
         // later could not take the display: give it back at once (fails when we are not).
         let _ = drm::Device::release_master_lock(&card);
@@ -73,8 +78,8 @@ fn kind_of(value: u64) -> PlaneKind {
 }
 
 impl Card {
-    /// The value of a plane's property by name; None when the plane has no such property.
-    fn plane_property(&self, id: u32, name: &[u8]) -> Result<Option<u64>, KmsError> {
+    /// A plane's properties by name (one OBJ_GETPROPERTIES; names are asked once each).
+    fn plane_properties(&self, id: u32) -> Result<Vec<(Vec<u8>, u64)>, KmsError> {
         let handle: drm::control::plane::Handle =
             drm::control::from_u32(id).ok_or(KmsError::Query {
                 call: "GETPLANE",
@@ -83,13 +88,28 @@ impl Card {
         let props = self
             .get_properties(handle)
             .map_err(query("OBJ_GETPROPERTIES"))?;
+        let mut named = Vec::new();
         for (prop, value) in props.iter() {
-            let info = self.get_property(*prop).map_err(query("GETPROPERTY"))?;
-            if info.name().to_bytes() == name {
-                return Ok(Some(*value));
-            }
+            let id: u32 = (*prop).into();
+            let known = self.prop_names.borrow().get(&id).cloned();
+            let name = match known {
+                Some(name) => name,
+                None => {
+                    let info = self.get_property(*prop).map_err(query("GETPROPERTY"))?;
+                    let name = info.name().to_bytes().to_vec();
+                    self.prop_names.borrow_mut().insert(id, name.clone());
+                    name
+                }
+            };
+            named.push((name, *value));
         }
-        Ok(None)
+        Ok(named)
+    }
+
+    /// The value of a plane's property by name; None when the plane has no such property.
+    fn plane_property(&self, id: u32, name: &[u8]) -> Result<Option<u64>, KmsError> {
+        let props = self.plane_properties(id)?;
+        Ok(props.into_iter().find(|(n, _)| n == name).map(|(_, v)| v))
     }
 }
 
@@ -171,10 +191,11 @@ impl KmsDevice for Card {
         };
         // Signed 32-bit range properties, handed over as u64.
         let signed = |v: u64| v as i64 as i32;
-        let x = self.plane_property(id, b"CRTC_X")?.ok_or(missing.clone())?;
-        let y = self.plane_property(id, b"CRTC_Y")?.ok_or(missing)?;
-        let hot_x = self.plane_property(id, b"HOTSPOT_X")?;
-        let hot_y = self.plane_property(id, b"HOTSPOT_Y")?;
+        let props = self.plane_properties(id)?;
+        let get = |name: &[u8]| props.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        let x = get(b"CRTC_X").ok_or(missing.clone())?;
+        let y = get(b"CRTC_Y").ok_or(missing)?;
+        let (hot_x, hot_y) = (get(b"HOTSPOT_X"), get(b"HOTSPOT_Y"));
         Ok(PlanePosition {
             x: signed(x),
             y: signed(y),
