@@ -19,8 +19,8 @@
 # The server gets E2E_SOURCE_DISPLAY (the source Xvfb's display) in its environment; only
 # the test double scripts/e2e/fake-thinshadow uses it.
 #
-# Cases: (a) NLA shows the source's pixels, (m) a client with a bitmap cache (+bitmap-cache,
-# as mstsc) follows picture flips pixel for pixel with tiles from its cache, (b) a wrong password fails with the auth failure
+# Cases: (a) NLA shows the source's pixels, (m) a client with a bitmap cache (+bitmap-cache)
+# follows picture flips pixel for pixel with tiles from its cache, (b) a wrong password fails with the auth failure
 # exit code, (c) TLS shows the pixels, (d) the client follows picture changes, (e) TLS with a
 # wrong password is refused (skipped where the server has no TLS password check), (f) scrolling
 # and sideways-moved regions: the client follows pixel for pixel, (g) thinshadow sent them as
@@ -417,7 +417,7 @@ case_e() { # TLS with a wrong password: refused, no picture
     server_up || { REASON="server died; $REASON"; return 1; }
 }
 
-case_m() { # a client with a bitmap cache, as mstsc always has: pictures shown again come from it
+case_m() { # a client with a Revision 2 bitmap cache: pictures shown again come from it
     close_session
     local ended_before
     ended_before="$(grep -c "session ended after" "$T/server.log" || true)"
