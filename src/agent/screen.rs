@@ -95,6 +95,60 @@ fn scan_interval(interval: Duration, still_scans: u32) -> Duration {
     (interval * 2).min(STILL_INTERVAL_CAP.max(interval))
 }
 
+/// The client's pointer following the cursor plane.
+#[derive(Default)]
+struct Pointer {
+    /// What the client's pointer shows, as last sent.
+    sent: PointerState,
+    /// When the admin last moved or clicked.
+    admin_pointed: Option<Instant>,
+    /// The last scan was within the admin's pointing: the next only notes the position.
+    was_pointing: bool,
+    /// The client takes New Pointer updates (its Pointer capability has a cache).
+    shapes: bool,
+    /// A shape was sent this session (its first is logged).
+    shown: bool,
+}
+
+impl Pointer {
+    /// With a scan: the client's pointer follows `cursor`, or goes back to its default on the
+    /// waiting screen. Returns the updates written.
+    fn turn(&mut self, cursor: &Cursor, waiting: bool, now: Instant, out: &mut Vec<u8>) -> u64 {
+        let pointing = self
+            .admin_pointed
+            .is_some_and(|at| now.saturating_duration_since(at) < ADMIN_POINTING);
+        // The first scan after the admin's pointing notes where the plane is, as scans may
+        // have been held back (a busy queue) through the whole window.
+        let move_pointer = !pointing && !self.was_pointing;
+        self.was_pointing = pointing;
+        let before = out.len();
+        let result = if waiting {
+            // The client's pointer must not keep the user's.
+            self.sent
+                .to_default(out)
+                .map(|sent| (usize::from(sent), None))
+        } else {
+            self.sent.update(cursor, move_pointer, out)
+        };
+        match result {
+            Ok((sent, shape)) => {
+                if let Some((w, h)) = shape
+                    && !self.shown
+                {
+                    info!("pointer: the cursor plane's {w}x{h} image is the client's pointer");
+                    self.shown = true;
+                }
+                sent as u64
+            }
+            Err(e) => {
+                warn!("pointer update failed: {e}");
+                out.truncate(before);
+                0
+            }
+        }
+    }
+}
+
 /// One session's screen output: made with the session at login, dropped with it, so
 /// nothing of one admin's screen state (damage, what the client holds, the compression
 /// history, the counts) outlives it.
@@ -111,14 +165,7 @@ pub(super) struct Pipeline {
     pub(super) next_scan: Option<Instant>,
     /// Scans in a row that found no change (the rate halves after STILL_SCANS).
     still_scans: u32,
-    /// The client's pointer as last sent (the cursor plane's shape and position).
-    pointer: PointerState,
-    /// When the admin last moved or clicked.
-    admin_pointed: Option<Instant>,
-    /// The last scan was within the admin's pointing: the next only notes the position.
-    was_pointing: bool,
-    /// The client takes New Pointer updates (its Pointer capability has a cache).
-    pointer_shapes: bool,
+    pointer: Pointer,
     pub(super) suppressed: bool,
     /// While the access policy withholds the screen: what is served instead of the source,
     /// so no real pixel leaves before access is granted.
@@ -136,10 +183,7 @@ impl Pipeline {
             stats: Stats::default(),
             next_scan: None,
             still_scans: 0,
-            pointer: PointerState::default(),
-            admin_pointed: None,
-            was_pointing: false,
-            pointer_shapes: false,
+            pointer: Pointer::default(),
             suppressed: false,
             placeholder: None,
         }
@@ -187,7 +231,7 @@ impl Pipeline {
         self.next_scan = Some(now);
         self.still_scans = 0;
         // A reactivated client may show its default pointer again.
-        self.pointer = PointerState::default();
+        self.pointer.sent = PointerState::default();
         self.suppressed = false;
         // The encoder splits rectangles so no update is over what the client reassembles.
         self.encoder.set_max_update_len(max_request_size as usize);
@@ -195,12 +239,12 @@ impl Pipeline {
 
     /// Whether the client's pointer may be given the cursor plane's shapes.
     pub(super) fn set_pointer_shapes(&mut self, on: bool) {
-        self.pointer_shapes = on;
+        self.pointer.shapes = on;
     }
 
     /// The admin's pointer input reached the screen.
     pub(super) fn admin_pointed(&mut self, now: Instant) {
-        self.admin_pointed = Some(now);
+        self.pointer.admin_pointed = Some(now);
     }
 
     /// Serves the waiting screen with `lines` (Some) or the real source (None). A switch
@@ -250,7 +294,7 @@ impl Pipeline {
         }
         let waiting = self.placeholder.is_some();
         // Not while waiting: the pointer's shape and place are the user's screen too.
-        let cursor = if scan_due && !waiting && self.pointer_shapes {
+        let cursor = if scan_due && !waiting && self.pointer.shapes {
             screen.source.cursor()
         } else {
             Cursor::None
@@ -311,36 +355,8 @@ impl Pipeline {
             } else {
                 damage.scan(&frame, &mut rects);
             }
-            let pointing = self
-                .admin_pointed
-                .is_some_and(|at| now.saturating_duration_since(at) < ADMIN_POINTING);
-            // The first scan after the admin's pointing notes where the plane is, as scans may
-            // have been held back (a busy queue) through the whole window.
-            let move_pointer = !pointing && !self.was_pointing;
-            self.was_pointing = pointing;
-            let before = out.len();
-            let result = if waiting {
-                // Back on the waiting screen: the client's pointer must not keep the user's.
-                self.pointer
-                    .to_default(out)
-                    .map(|sent| (usize::from(sent), None))
-            } else {
-                self.pointer.update(&cursor, move_pointer, out)
-            };
-            match result {
-                Ok((sent, shape)) => {
-                    if let Some((w, h)) = shape
-                        && self.stats.pointer_updates == 0
-                    {
-                        info!("pointer: the cursor plane's {w}x{h} image is the client's pointer");
-                    }
-                    self.stats.pointer_updates += sent as u64;
-                }
-                Err(e) => {
-                    warn!("pointer update failed: {e}");
-                    out.truncate(before);
-                }
-            }
+            let sent = self.pointer.turn(&cursor, waiting, now, out);
+            self.stats.pointer_updates += sent;
             if !rects.is_empty() || out.len() > out_start {
                 self.stats.frames += 1;
                 self.still_scans = 0;

@@ -113,6 +113,17 @@ impl CacheCells {
         (count > 0).then_some(CacheCells { cells, count })
     }
 
+    /// Caches of these (entries, persistent), for tests.
+    #[cfg(test)]
+    pub(crate) fn of(list: &[(u32, bool)]) -> CacheCells {
+        let mut cells = [(0, false); MAX_CACHE_CELLS];
+        cells[..list.len()].copy_from_slice(list);
+        CacheCells {
+            cells,
+            count: list.len(),
+        }
+    }
+
     /// (cache id, entries, persistent) of each cache.
     pub fn iter(&self) -> impl Iterator<Item = (u8, u32, bool)> + '_ {
         self.cells[..self.count]

@@ -118,12 +118,7 @@ mod tests {
     use super::*;
 
     fn cells(list: &[(u32, bool)]) -> CacheCells {
-        let mut cells = CacheCells {
-            cells: [(0, false); 5],
-            count: list.len(),
-        };
-        cells.cells[..list.len()].copy_from_slice(list);
-        cells
+        CacheCells::of(list)
     }
 
     #[test]

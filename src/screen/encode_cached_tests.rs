@@ -212,12 +212,7 @@ impl Client {
 }
 
 fn cells(list: &[(u32, bool)]) -> CacheCells {
-    let mut cells = CacheCells {
-        cells: [(0, false); 5],
-        count: list.len(),
-    };
-    cells.cells[..list.len()].copy_from_slice(list);
-    cells
+    CacheCells::of(list)
 }
 
 /// A test card (`step` even) or noise that does not compress (odd), different each step.
