@@ -7,11 +7,13 @@
 //! - SCENARIO: `static` (a still test card), `line` (one text line changes every frame, as a
 //!   clock's seconds), or `replay:FILE` (raw BGRX frames from `scripts/bench/bench.py frames`);
 //! - SAMPLING: `on` (the agent's sampled scans) or `off` (every row every scan, as before);
-//! - PHASES: `damage` (scan only) or `all` (scan, then encode what it reported).
+//! - PHASES: `damage` (scan only), `all` (scan, then encode what it reported) or `bulk` (all,
+//!   then RDP 6 bulk compression, what xfreerdp asks for by default).
 //!
 //! FRAMES 0 runs the setup alone, so (count(N) - count(0)) / N is the cost of one frame.
 
-use thinshadow::screen::{BitmapEncoder, Damage, Frame};
+use ironrdp_pdu::rdp::client_info::CompressionType;
+use thinshadow::screen::{BitmapEncoder, Damage, Frame, encode_copies};
 
 fn test_card(w: usize, h: usize) -> Vec<u8> {
     let mut s = 0x9E37_79B9_7F4A_7C15u64;
@@ -35,7 +37,7 @@ fn test_card(w: usize, h: usize) -> Vec<u8> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [scenario, size, frames, sampling, phases] = args.as_slice() else {
-        eprintln!("usage: cost static|line|replay:FILE WxH FRAMES on|off damage|all");
+        eprintln!("usage: cost static|line|replay:FILE WxH FRAMES on|off damage|all|bulk");
         std::process::exit(2);
     };
     let (w, h) = size
@@ -43,7 +45,7 @@ fn main() {
         .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)))
         .expect("WxH");
     let frames: usize = frames.parse().expect("FRAMES");
-    let encode = phases == "all";
+    let encode = phases == "all" || phases == "bulk";
     let frame_len = usize::from(w) * usize::from(h) * 4;
     let replay = scenario
         .strip_prefix("replay:")
@@ -56,12 +58,18 @@ fn main() {
     let mut damage = Damage::new(w, h);
     damage.set_sampling(sampling == "on");
     let mut enc = BitmapEncoder::new();
-    let (mut rects, mut out) = (Vec::new(), Vec::new());
+    // As the agent runs for a client with ScrBlt (xfreerdp, mstsc): scrolled rows become copies,
+    // and the encoder tells the scan what it read.
+    enc.set_track_sent(true);
+    if phases == "bulk" {
+        enc.set_compression(Some(CompressionType::Rdp6));
+    }
+    let (mut rects, mut copies, mut out) = (Vec::new(), Vec::new(), Vec::new());
     // The first, full scan is setup: every client gets it once.
     damage.scan(&Frame::xrgb8888(w, h, &picture), &mut rects);
     rects.clear();
 
-    let mut reported = 0usize;
+    let (mut reported, mut bytes) = (0usize, 0usize);
     for n in 0..frames {
         match (&replay, scenario.as_str()) {
             (Some(data), _) => {
@@ -82,14 +90,22 @@ fn main() {
         }
         let frame = Frame::xrgb8888(w, h, &picture);
         rects.clear();
-        damage.scan(&frame, &mut rects);
-        reported += rects.len();
+        copies.clear();
+        damage.scan_with_copies(&frame, &mut rects, &mut copies);
+        reported += rects.len() + copies.len();
         if encode {
+            out.clear();
+            encode_copies(&copies, &mut out).expect("copies");
+            bytes += out.len();
             for rect in &rects {
                 out.clear();
                 enc.encode(&frame, *rect, &mut out).expect("encode");
+                bytes += out.len();
+                for &(y, col, hash) in enc.sent_segments() {
+                    damage.sent(y, col, hash);
+                }
             }
         }
     }
-    println!("{reported} rectangles");
+    println!("{reported} rectangles and copies, {bytes} bytes");
 }

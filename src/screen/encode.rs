@@ -383,8 +383,11 @@ impl BitmapEncoder {
         let (w, h) = (usize::from(p.w), usize::from(p.h));
         let w4 = w.next_multiple_of(4);
         let n = w4 * h;
-        self.planes.resize(3 * n, 0);
-        let (r, gb) = self.planes.split_at_mut(n);
+        // Only grown, never cleared: every byte of the 3n used is written below.
+        if self.planes.len() < 3 * n {
+            self.planes.resize(3 * n, 0);
+        }
+        let (r, gb) = self.planes[..3 * n].split_at_mut(n);
         let (g, b) = gb.split_at_mut(n);
         let bpp = frame.format.bytes_per_pixel();
         let (x0, x1) = (usize::from(p.x) * bpp, usize::from(p.x) * bpp + w * bpp);
@@ -396,9 +399,11 @@ impl BitmapEncoder {
                 .row(y)
                 .and_then(|row| row.get(x0..x1))
                 .unwrap_or_default();
-            // Read once: a live framebuffer may change between two reads.
+            // Read once: a live framebuffer may change between two reads. Black where a row
+            // were missing: the planes are reused, and must not show an older piece.
             self.row.clear();
             self.row.extend_from_slice(src);
+            self.row.resize(x1 - x0, 0);
             let o = i * w4;
             conv.row(
                 &self.row,
@@ -421,7 +426,7 @@ impl BitmapEncoder {
         } else {
             // RLE gets at most the raw size: if it does not fit, raw planes are smaller anyway.
             let raw_len = 3 * n + STREAM_OVERHEAD;
-            let (r, gb) = self.planes.split_at(n);
+            let (r, gb) = self.planes[..3 * n].split_at(n);
             let (g, b) = gb.split_at(n);
             let rle = rle_pays([r, g, b], w4, h) && {
                 rle_header(false, &mut self.stream)?;
@@ -450,7 +455,7 @@ impl BitmapEncoder {
         h: usize,
     ) -> Result<(usize, bool), EncodeError> {
         let raw_len = 4 * n;
-        let (r, gb) = self.planes.split_at(n);
+        let (r, gb) = self.planes[..3 * n].split_at(n);
         let (g, b) = gb.split_at(n);
         rle_header(true, &mut self.stream)?;
         let alpha = &self.alpha[..n];
