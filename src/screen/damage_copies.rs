@@ -41,14 +41,19 @@ impl Damage {
             for b in &mut self.sideways_backoff {
                 *b = b.saturating_sub(1);
             }
+            // Rows change only within the bands this scan hashed: a still screen costs no
+            // search. (Bands between the first and last hashed compare equal, and cheaply.)
+            let hashed = &self.band_hashed;
+            let first = hashed.iter().position(|&h| h).unwrap_or(hashed.len());
+            let last = hashed.iter().rposition(|&h| h).map_or(first, |b| b + 1);
+            let rows = first * tile..(last * tile).min(usize::from(self.height));
             for c in 0..cols {
                 let changed = |y: &usize| prev.hashes[y * cols + c] != new.hashes[y * cols + c];
-                let rows = 0..usize::from(self.height);
                 let Some(lo) = rows.clone().find(changed) else {
                     self.runs[c] = None;
                     continue;
                 };
-                let hi = rows.rev().find(changed).map_or(lo, |y| y + 1);
+                let hi = rows.clone().rev().find(changed).map_or(lo, |y| y + 1);
                 let backoff = &mut self.sideways_backoff[c];
                 self.runs[c] = scroll::column_run(prev, new, c, lo, hi).or_else(|| {
                     let whole = (c + 1) * tile <= width;

@@ -258,6 +258,49 @@ fn the_client_follows_scrolls_and_changes_made_between_scan_and_encode() {
 }
 
 #[test]
+fn sampled_scans_find_the_same_copies_and_none_on_a_still_screen() {
+    // The agent's scans are sampled: the copy search looks only where they hashed.
+    let mut s = Synced::new(7);
+    s.d.set_sampling(true);
+    s.sync();
+    for _ in 0..20 {
+        assert_eq!(s.sync(), (vec![], vec![]));
+    }
+    scroll(&mut s.source, &mut s.rng, (64, 448), (40, 340), 6);
+    let (_, copies) = s.sync();
+    assert_eq!(
+        copies,
+        vec![CopyRect {
+            dst: Rect::new(64, 40, 384, 294),
+            src_x: 64,
+            src_y: 46
+        }]
+    );
+    // A sample row may miss the rows a copy left; within a stride of scans all is sent.
+    for _ in 0..SAMPLE_STRIDE {
+        s.sync();
+    }
+    assert!(s.client == s.source);
+    let mut s = Synced::new(11);
+    s.d.set_sampling(true);
+    s.sync();
+    drag(&mut s.source, &mut s.rng, (100, 50, 300, 200), (6, 3));
+    let (_, copies) = s.sync();
+    assert_eq!(
+        copies,
+        vec![CopyRect {
+            dst: Rect::new(134, 53, 256, 200),
+            src_x: 128,
+            src_y: 50
+        }]
+    );
+    for _ in 0..SAMPLE_STRIDE {
+        s.sync();
+    }
+    assert!(s.client == s.source);
+}
+
+#[test]
 fn a_dragged_window_is_copied_sideways() {
     let mut s = Synced::new(11);
     s.sync();
