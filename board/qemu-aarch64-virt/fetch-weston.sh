@@ -15,7 +15,8 @@
 # resolves again).
 # --stage DIR copies into DIR (a tree for mkinitramfs.sh --extra): those files, each library under
 # its soname, the loader at its program-interpreter path, and xkb-data's keycodes, types, compat,
-# symbols and rules/evdev (what xkbcommon needs for a keymap). Prints the tree's size.
+# symbols and rules/evdev (what xkbcommon needs for a keymap), and weston-board (starts Weston and
+# its client in the guest). Prints the tree's size, unpacked and as gzip'd cpio (what the image grows by).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -227,4 +228,7 @@ xkb=usr/share/X11/xkb
 mkdir -p "$stage/$xkb/rules"
 cp -a "$PKGS/xkb-data/$xkb/"{keycodes,types,compat,symbols} "$stage/$xkb/"
 cp -a "$PKGS/xkb-data/$xkb/rules/evdev" "$stage/$xkb/rules/"
-log "staged in $stage: $(du -sb "$stage" | cut -f1) bytes, $(find "$stage" -type f | wc -l) files"
+install -D -m 0755 "$HERE/weston-board" "$stage/usr/bin/weston-board"
+# The size it adds to the initramfs, packed as mkinitramfs.sh packs it.
+gz=$( (cd "$stage" && find . -mindepth 1 -print0 | LC_ALL=C sort -z | cpio --null --create --format=newc --quiet) | gzip -6n | wc -c)
+log "staged in $stage: $(du -sb "$stage" | cut -f1) bytes in $(find "$stage" -type f | wc -l) files, $gz bytes gzip'd"
