@@ -123,18 +123,21 @@ cached_ok() {
     [[ -d $PKGS/xkb-data/usr/share/X11/xkb ]]
 }
 
-# fetch_pkgs NAME...: download and unpack those not unpacked yet; false if none was new.
+# fetch_pkgs NAME...: download and unpack those not unpacked yet (one apt-get for all; one each
+# if that fails, so a name that does not download does not stop the rest); false if none was new.
 fetch_pkgs() {
-    local n deb new=1
-    for n in "$@"; do
-        [[ -d $PKGS/$n ]] && continue
-        rm -f "$WC/debs/${n}_"*.deb
-        if ! (cd "$WC/debs" && timeout 300 apt-get -q download "$n" >/dev/null 2>"$WC/apt.err"); then
+    local n deb todo=() batch=0 new=1
+    for n in "$@"; do [[ -d $PKGS/$n ]] || todo+=("$n"); done
+    ((${#todo[@]})) || return 1
+    (cd "$WC/debs" && timeout 600 apt-get -q download "${todo[@]}" >/dev/null 2>"$WC/apt.err") && batch=1
+    for n in "${todo[@]}"; do
+        if ((!batch)) && ! (cd "$WC/debs" && timeout 300 apt-get -q download "$n" >/dev/null 2>"$WC/apt.err"); then
             log "could not download $n: $(tail -n 1 "$WC/apt.err")"
             mkdir -p "$PKGS/$n"
             continue
         fi
         deb=$(find "$WC/debs" -name "${n}_*.deb" | head -n 1)
+        [[ -n $deb ]] || die "apt-get download $n left no ${n}_*.deb"
         mkdir -p "$PKGS/$n.tmp"
         dpkg-deb -x "$deb" "$PKGS/$n.tmp"
         mv "$PKGS/$n.tmp" "$PKGS/$n"
