@@ -260,7 +260,8 @@ if ((weston_up)); then
     fi
     # ...and it is Weston that sets them, not the VT's keyboard handler: with Weston stopped, Caps
     # Lock on the board's own keyboard (QMP) leaves them alone; once it runs again it reads the key.
-    # (Not done in the session: the agent would re-sync the admin's lock state meanwhile.)
+    # (Not during the session: there the agent may tap Caps Lock itself to match the admin's lock
+    # state, seeing the LED stay dark.)
     before=$(caps)
     board_cmd 'kill -STOP $(pidof weston)' >/dev/null
     board_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"caps_lock"}]}}' >/dev/null
