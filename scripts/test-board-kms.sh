@@ -207,6 +207,7 @@ session fbdev differ
 
 # --- A real compositor: Weston 10 as DRM master, the agent with the shipped --screen auto ---
 # The demo goes first: Weston's direct launcher wants the master a DRM node's first opener gets.
+# shellcheck disable=SC2016 # expanded in the guest
 board_cmd 'kill $(pidof kmsdemo) 2>/dev/null; i=0; while pidof kmsdemo >/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done; ! pidof kmsdemo' >/dev/null ||
     fail "demo gone" "kmsdemo still runs"
 # The agent before Weston: its uinput keyboard must exist when Weston looks for keyboards.
@@ -237,7 +238,9 @@ if ((weston_up)); then
     fi
     # The admin's Caps Lock reaches Weston: libinput hands it to Weston's xkb state, and Weston
     # sets the Caps Lock LED of its keyboards, ours included.
+    # shellcheck disable=SC2016 # expanded in the guest
     caps() { board_cmd 'for l in /sys/class/leds/*::capslock; do echo "$(cat $l/device/name): $(cat $l/brightness)"; done' | tr '\n' '|'; }
+    # shellcheck disable=SC2317 # session calls it (during_NAME)
     during_weston() {
         local before
         before=$(caps)
@@ -263,10 +266,12 @@ if ((weston_up)); then
     # (Not during the session: there the agent may tap Caps Lock itself to match the admin's lock
     # state, seeing the LED stay dark.)
     before=$(caps)
+    # shellcheck disable=SC2016 # expanded in the guest
     board_cmd 'kill -STOP $(pidof weston)' >/dev/null
     board_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"caps_lock"}]}}' >/dev/null
     sleep 2
     stopped=$(caps)
+    # shellcheck disable=SC2016 # expanded in the guest
     board_cmd 'kill -CONT $(pidof weston)' >/dev/null
     dark() { caps | grep -q 'thinshadow keyboard: 0'; }
     if [[ $stopped == "$before" ]] && grep -q 'thinshadow keyboard: [1-9]' <<<"$before" && wait_for 15 dark; then

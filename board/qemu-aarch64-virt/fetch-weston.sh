@@ -74,6 +74,7 @@ closure() {
     local w rel p real line so d found f origin
     index
     for w in "${WANTED[@]}"; do
+        # shellcheck disable=SC2231 # $w is a glob
         for f in "$PKGS"/*/$w; do
             [[ -e $f ]] || continue
             queue+=("${f#"$PKGS"/*/}")
