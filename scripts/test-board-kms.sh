@@ -4,7 +4,11 @@
 # pixel for pixel with the shipped --screen auto (an agent started before the demo took the display
 # looks again when the admin connects), before and after a page flip, and a key the admin types
 # reaches the demo's own evdev reader; with fbdev:/dev/fb0 the same comparison must fail (the gap
-# the KMS source closes).
+# the KMS source closes). Then a real compositor: Debian's arm64 Weston 10 (DRM backend, pixman
+# renderer, kiosk-shell; board/qemu-aarch64-virt/fetch-weston.sh) becomes DRM master once the demo
+# is gone and shows weston-simple-shm, stopped on one frame; with --screen auto the admin's window
+# must equal the screendump pixel for pixel, and Caps Lock typed by the admin must reach Weston
+# (its keyboard LED follows its own xkb state).
 #
 # Usage: scripts/test-board-kms.sh [--rgb565] [--keep]   (virtio-gpu makes only 32 bpp dumb buffers:
 #        --rgb565 fails there at the demo's start; it is for boards whose driver has RGB565)
@@ -58,10 +62,14 @@ install -m 755 "$KMSDEMO_BIN" "$work/extra/usr/bin/kmsdemo"
 # A known picture for fb0: what the fbdev session must show while a DRM master hides it.
 "$PY" "$BOARD/pattern.py" make "$W" "$H" "$work/extra/usr/share/thinshadow-test/pattern.xrgb"
 "$PY" "$BOARD/pattern.py" png "$W" "$H" "$work/pattern.png"
-"$BOARD/mkinitramfs.sh" -o "$work/initramfs.cpio.gz" --extra "$work/extra" "$THINSHADOW_BIN" >/dev/null
+# Weston and exactly the libraries it loads (fetched once, cached); its size is printed.
+"$BOARD/fetch-weston.sh" --stage "$work/weston" >/dev/null
+"$BOARD/mkinitramfs.sh" -o "$work/initramfs.cpio.gz" --extra "$work/extra" --extra "$work/weston" "$THINSHADOW_BIN" >/dev/null
 board_boot --initrd "$work/initramfs.cpio.gz" || { fail boot "the board did not come up"; exit 1; }
 
-# session NAME WANT(match|differ): xfreerdp against the screendump, then (for match) after a flip.
+# session NAME WANT(match|same|differ): xfreerdp against the screendump, then (for match: the
+# demo) after a flip; for same, the function during_NAME (if any) runs while the session is up,
+# with DPY and WIN set.
 session() {
     local name=$1 want=$2 json user password dpy shot=$work/shot-$1.png clog=$work/xfreerdp-$1.log win= X Y result rc
     json=$(board_cmd "thinshadow creds --state-dir $STATE --json")
@@ -109,6 +117,9 @@ session() {
         fi
         # The local user's pointer moves (the demo's cursor plane); checked after the session.
         board_cmd 'echo "300 200" >/tmp/kmsdemo-cursor; sleep 1.5; tail -n 1 /tmp/kmsdemo.log' >/dev/null
+    elif [[ $want == same ]]; then
+        ((rc == 0)) && pass "$name match" "$result" || fail "$name match" "$result"
+        if declare -F "during_$name" >/dev/null; then DPY=$dpy WIN=$win "during_$name"; fi
     else
         ((rc != 0)) && pass "$name differs" "as expected, fb0 is not what is scanned out: $result" ||
             fail "$name differs" "the fbdev session matched the screendump: $result"
@@ -193,3 +204,80 @@ fi
 # (No local prompt: its indicator would be drawn onto fb0 over the picture.)
 restart_agent "--consent-timeout-auto 0 --local-prompt off --screen fbdev:/dev/fb0" || fail "restart" "no new listening line"
 session fbdev differ
+
+# --- A real compositor: Weston 10 as DRM master, the agent with the shipped --screen auto ---
+# The demo goes first: Weston's direct launcher wants the master a DRM node's first opener gets.
+# shellcheck disable=SC2016 # expanded in the guest
+board_cmd 'kill $(pidof kmsdemo) 2>/dev/null; i=0; while pidof kmsdemo >/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done; ! pidof kmsdemo' >/dev/null ||
+    fail "demo gone" "kmsdemo still runs"
+# The agent before Weston: its uinput keyboard must exist when Weston looks for keyboards.
+n0=$(serial | wc -l)
+restart_agent "--consent-timeout-auto 0" || fail "restart" "no new listening line"
+rc=0
+out=$(board_cmd -t 200 'weston-board start') || rc=$?
+if ((rc == 0)) && grep -q 'is DRM master' <<<"$out"; then
+    pass "weston" "$(tr '\n' ' ' <<<"$out")"
+    weston_up=1
+else
+    fail "weston" "rc $rc: $(tr '\n' '|' <<<"$out"); $(board_cmd 'tail -n 8 /tmp/weston.log' | tr '\n' '|')"
+    weston_up=0
+fi
+# What Weston found: the launcher, the keyboards (tagged by hand: no udevd), the cursor plane.
+board_cmd "grep -E 'launcher|tagged by udev|cursor planes|shadow framebuffer' /tmp/weston.log" | sed 's/^/  weston.log: /'
+if ((weston_up)); then
+    # The client's frame is on screen and still (so a comparison can be exact).
+    still() {
+        board_screendump "$work/weston-1.png" && sleep 2 && board_screendump "$work/weston-2.png" &&
+            "$PY" "$PIX" compare "$work/weston-1.png" "$work/weston-2.png" >/dev/null
+    }
+    colours=0
+    if wait_for 20 still && colours=$("$PY" -c 'import sys; from PIL import Image; print(len(set(Image.open(sys.argv[1]).convert("RGB").getdata())))' "$work/weston-1.png") && ((colours > 100)); then
+        pass "weston picture" "still for 2 s, $colours colours (simple-shm's window on kiosk-shell's black)"
+    else
+        fail "weston picture" "not still, or not the client's ($colours colours)"
+    fi
+    # The admin's Caps Lock reaches Weston: libinput hands it to Weston's xkb state, and Weston
+    # sets the Caps Lock LED of its keyboards, ours included.
+    # shellcheck disable=SC2016 # expanded in the guest
+    caps() { board_cmd 'for l in /sys/class/leds/*::capslock; do echo "$(cat $l/device/name): $(cat $l/brightness)"; done' | tr '\n' '|'; }
+    # shellcheck disable=SC2317 # session calls it (during_NAME)
+    during_weston() {
+        local before
+        before=$(caps)
+        DISPLAY=$DPY timeout 10 xdotool windowfocus --sync "$WIN" >/dev/null 2>&1 ||
+            DISPLAY=$DPY timeout 10 xdotool windowfocus "$WIN" >/dev/null 2>&1 || true
+        sleep 0.3
+        DISPLAY=$DPY timeout 10 xdotool key --delay 80 Caps_Lock >/dev/null 2>&1 || true
+        lit() { caps | grep -q 'thinshadow keyboard: [1-9]'; }
+        if grep -q 'thinshadow keyboard: 0' <<<"$before" && wait_for 15 lit; then
+            pass "weston typing" "Caps Lock from the admin: LEDs $before then $(caps)"
+        else
+            fail "weston typing" "LEDs $before then $(caps)"
+        fi
+    }
+    session weston same
+    if serial | tail -n +"$((n0 + 1))" | grep -q 'screen auto: now kms:'; then
+        pass "weston auto" "$(serial | tail -n +"$((n0 + 1))" | grep -o 'screen auto: now kms:.*' | tail -n 1)"
+    else
+        fail "weston auto" "$(serial | tail -n +"$((n0 + 1))" | grep -E 'screen auto' | tail -n 3 | tr '\n' '|')"
+    fi
+    # ...and it is Weston that sets them, not the VT's keyboard handler: with Weston stopped, Caps
+    # Lock on the board's own keyboard (QMP) leaves them alone; once it runs again it reads the key.
+    # (Not during the session: there the agent may tap Caps Lock itself to match the admin's lock
+    # state, seeing the LED stay dark.)
+    before=$(caps)
+    # shellcheck disable=SC2016 # expanded in the guest
+    board_cmd 'kill -STOP $(pidof weston)' >/dev/null
+    board_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"caps_lock"}]}}' >/dev/null
+    sleep 2
+    stopped=$(caps)
+    # shellcheck disable=SC2016 # expanded in the guest
+    board_cmd 'kill -CONT $(pidof weston)' >/dev/null
+    dark() { caps | grep -q 'thinshadow keyboard: 0'; }
+    if [[ $stopped == "$before" ]] && grep -q 'thinshadow keyboard: [1-9]' <<<"$before" && wait_for 15 dark; then
+        pass "weston sets the LEDs" "local Caps Lock: $before, Weston stopped: $stopped, running again: $(caps)"
+    else
+        fail "weston sets the LEDs" "local Caps Lock: $before, Weston stopped: $stopped, running again: $(caps)"
+    fi
+    board_cmd 'weston-board stop' >/dev/null || fail "weston stop" "weston did not stop"
+fi

@@ -55,7 +55,7 @@ fi
 if [ -x scripts/test-board.sh ]; then
   step "QEMU aarch64 board"
   THINSHADOW_BIN=$aarch64_bin scripts/test-board.sh
-  step "QEMU aarch64 board: a DRM master owns the display (the KMS source, --screen auto)"
+  step "QEMU aarch64 board: a DRM master owns the display (the KMS source, --screen auto): kmsdemo, then Weston"
   THINSHADOW_BIN=$aarch64_bin KMSDEMO_BIN=$(dirname "$aarch64_bin")/examples/kmsdemo scripts/test-board-kms.sh
 fi
 step "all tests passed"

@@ -41,23 +41,12 @@ for tool in apt-get apt-cache dpkg-deb depmod; do
     command -v "$tool" >/dev/null || die "$tool not found (Debian: apt-get install apt dpkg kmod)"
 done
 
-mkdir -p "$CACHE/apt/state/lists/partial" "$CACHE/apt/cache/archives/partial" "$CACHE/debs"
-: >"$CACHE/apt/state/status"
-cat >"$CACHE/apt/apt.conf" <<CONF
-APT::Architecture "arm64";
-APT::Architectures { "arm64"; };
-Dir::State "$CACHE/apt/state";
-Dir::State::status "$CACHE/apt/state/status";
-Dir::Cache "$CACHE/apt/cache";
-Debug::NoLocking "true";
-APT::Sandbox::User "root";
-CONF
-export APT_CONFIG=$CACHE/apt/apt.conf
-
+mkdir -p "$CACHE/debs"
+# shellcheck source=SCRIPTDIR/apt.sh
+. "$HERE/apt.sh"
+board_apt_config "$CACHE"
 log "apt-get update (arm64 lists, private state under cache/apt)"
-# A third-party source without arm64 lists may make update complain; what matters is that the
-# Debian packages resolve below.
-timeout 600 apt-get -q update >&2 || log "warning: apt-get update reported errors; trying with what it got"
+board_apt_update
 
 # Candidate kernels: linux-image-<ver>-arm64 with an ABI (6.1.0-56) or +debN (6.12.117+deb12) version;
 # not the -rt, -cloud, -unsigned or -dbg flavours, nor metapackages such as linux-image-6.12-arm64.
