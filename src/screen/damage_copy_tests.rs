@@ -283,26 +283,16 @@ fn sampled_scans_find_the_same_copies_and_none_on_a_still_screen() {
     assert!(s.client == s.source);
     let mut s = Synced::new(11);
     s.d.set_sampling(true);
-    s.sync();
-    drag(&mut s.source, &mut s.rng, (100, 50, 300, 200), (6, 3));
-    let (_, copies) = s.sync();
-    assert_eq!(
-        copies,
-        vec![CopyRect {
-            dst: Rect::new(134, 53, 256, 200),
-            src_x: 128,
-            src_y: 50
-        }]
-    );
+    drag_is_copied(&mut s);
     for _ in 0..SAMPLE_STRIDE {
         s.sync();
     }
     assert!(s.client == s.source);
 }
 
-#[test]
-fn a_dragged_window_is_copied_sideways() {
-    let mut s = Synced::new(11);
+/// A window dragged by (6, 3) after one scan: its whole source columns become one sideways
+/// copy; the rectangles of that scan are returned.
+fn drag_is_copied(s: &mut Synced) -> Vec<Rect> {
     s.sync();
     drag(&mut s.source, &mut s.rng, (100, 50, 300, 200), (6, 3));
     let (rects, copies) = s.sync();
@@ -315,6 +305,13 @@ fn a_dragged_window_is_copied_sideways() {
             src_y: 50
         }]
     );
+    rects
+}
+
+#[test]
+fn a_dragged_window_is_copied_sideways() {
+    let mut s = Synced::new(11);
+    let rects = drag_is_copied(&mut s);
     let encoded: u32 = rects.iter().map(|r| u32::from(r.w) * u32::from(r.h)).sum();
     assert!(encoded < 512 * 384 / 2, "{rects:?}");
     assert!(s.client == s.source);
