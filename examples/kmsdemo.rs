@@ -2,7 +2,10 @@
 //! picture, and each time the trigger file appears page-flips to the other buffer.
 //!
 //! `kmsdemo [--card /dev/dri/card0] [--trigger /tmp/kmsdemo-flip] [--rgb565]`
-//! (virtio-gpu refuses 16 bpp dumb buffers with EINVAL: --rgb565 is for other drivers.)
+//! (virtio-gpu refuses 16 bpp dumb buffers with EINVAL: --rgb565 is for other drivers, such as
+//! cirrus.) `kmsdemo --picture A|B WxH OUT.ppm [--rgb565]` writes, on any machine, the picture a
+//! screen shows of that buffer (16-bit channels widened by bit replication): the reference where
+//! no screendump can be had.
 //! Picture A: four quadrants (red, green, blue, white); picture B: eight vertical stripes.
 //! Reads every evdev node in /dev/input as a compositor would (no grab; nodes that appear
 //! later, such as the agent's uinput keyboard, are opened within a second) and prints
@@ -54,6 +57,43 @@ fn colour(b: bool, x: u32, y: u32, w: u32, h: u32) -> u32 {
 
 fn rgb565(c: u32) -> u16 {
     (((c >> 19) & 0x1F) << 11 | ((c >> 10) & 0x3F) << 5 | ((c >> 3) & 0x1F)) as u16
+}
+
+/// An RGB565 pixel shown at 8 bits a channel: 5 bits abcde become abcdeabc, 6 bits abcdef
+/// become abcdefab (what pixman and QEMU do).
+fn shown565(v: u16) -> [u8; 3] {
+    let (r, g, b) = (v >> 11, (v >> 5) & 0x3F, v & 0x1F);
+    [
+        (r << 3 | r >> 2) as u8,
+        (g << 2 | g >> 4) as u8,
+        (b << 3 | b >> 2) as u8,
+    ]
+}
+
+/// `--picture A|B WxH OUT [--rgb565]`: the picture as a binary PPM.
+fn write_picture(args: &[String]) -> Result<(), String> {
+    let [which, size, out, rest @ ..] = args else {
+        return Err("--picture A|B WxH OUT.ppm [--rgb565]".into());
+    };
+    let rgb = rest.iter().any(|a| a == "--rgb565");
+    let b = which == "B";
+    let (w, h) = size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .ok_or("--picture: size is WxH")?;
+    let mut ppm = format!("P6\n{w} {h}\n255\n").into_bytes();
+    for y in 0..h {
+        for x in 0..w {
+            let c = colour(b, x, y, w, h);
+            let px = if rgb {
+                shown565(rgb565(c))
+            } else {
+                [(c >> 16) as u8, (c >> 8) as u8, c as u8]
+            };
+            ppm.extend_from_slice(&px);
+        }
+    }
+    std::fs::write(out, ppm).map_err(|e| format!("{out}: {e}"))
 }
 
 /// The evdev nodes a compositor would read, opened without a grab.
@@ -139,6 +179,10 @@ fn main() {
 }
 
 fn run() -> Result<(), String> {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().is_some_and(|a| a == "--picture") {
+        return write_picture(&all[1..]);
+    }
     let mut card_path = "/dev/dri/card0".to_owned();
     let mut trigger = PathBuf::from("/tmp/kmsdemo-flip");
     let mut cursor_trigger = PathBuf::from("/tmp/kmsdemo-cursor");

@@ -57,5 +57,7 @@ if [ -x scripts/test-board.sh ]; then
   THINSHADOW_BIN=$aarch64_bin scripts/test-board.sh
   step "QEMU aarch64 board: a DRM master owns the display (the KMS source, --screen auto): kmsdemo, then Weston"
   THINSHADOW_BIN=$aarch64_bin KMSDEMO_BIN=$(dirname "$aarch64_bin")/examples/kmsdemo scripts/test-board-kms.sh
+  step "QEMU aarch64 board on cirrus-vga: an RGB565 DRM master (the KMS source, --screen auto)"
+  THINSHADOW_BIN=$aarch64_bin KMSDEMO_BIN=$(dirname "$aarch64_bin")/examples/kmsdemo scripts/test-board-kms.sh --rgb565
 fi
 step "all tests passed"

@@ -6,14 +6,14 @@
 # Modules (with every dependency from modules.dep, in load order; those built into the kernel are
 # skipped): virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci drm drm_kms_helper drm_shmem_helper
 # virtio_dma_buf virtio-gpu failover net_failover virtio_net uinput evdev virtio_input (the virtio
-# keyboard), plus bochs (for the 1920x1080 bochs-display). BOARD_MODULES overrides the list. Compressed modules (.ko.xz/.zst/.gz) are
+# keyboard), plus bochs (for the 1920x1080 bochs-display) and cirrus (cirrus-vga: RGB565). BOARD_MODULES overrides the list. Compressed modules (.ko.xz/.zst/.gz) are
 # unpacked on the host so busybox insmod can load them. --extra DIR copies DIR's tree into the image
 # (tests use it for pictures). Default output: board/qemu-aarch64-virt/out/initramfs.cpio.gz.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEFAULT_MODULES="virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci drm drm_kms_helper drm_shmem_helper
-virtio_dma_buf virtio-gpu failover net_failover virtio_net uinput evdev virtio_input bochs"
+virtio_dma_buf virtio-gpu failover net_failover virtio_net uinput evdev virtio_input bochs cirrus"
 MODULES=${BOARD_MODULES:-$DEFAULT_MODULES}
 
 log() { echo "mkinitramfs: $*" >&2; }

@@ -3,6 +3,8 @@
 #
 # Usage: board/qemu-aarch64-virt/run.sh [options] [-- extra qemu args]
 #   --size WxH        1024x768 (default: virtio-gpu-pci) or 1920x1080 (bochs-display)
+#   --display cirrus  1024x768 on cirrus-vga instead: its DRM driver takes RGB565 framebuffers
+#                     (virtio-gpu and bochs take only 32-bit ones); no cursor plane
 #   --port N          host port forwarded to the guest's 3389 (default: a free one, picked now)
 #   --initrd FILE     default: out/initramfs.cpio.gz (mkinitramfs.sh)
 #   --kernel FILE     default: the vmlinuz fetch.sh cached
@@ -22,6 +24,7 @@ die() { log "error: $*"; exit 1; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2; }
 
 size=1024x768
+cirrus=0
 port=
 initrd=$HERE/out/initramfs.cpio.gz
 kernel=
@@ -33,6 +36,7 @@ extra=()
 while (($#)); do
     case $1 in
     --size) size=$2; shift 2 ;;
+    --display) [[ $2 == cirrus ]] || die "--display takes cirrus"; cirrus=1; shift 2 ;;
     --port) port=$2; shift 2 ;;
     --initrd) initrd=$2; shift 2 ;;
     --kernel) kernel=$2; shift 2 ;;
@@ -60,6 +64,10 @@ case $size in
 1920x1080) display=(-device "bochs-display,romfile=,xres=1920,yres=1080") ;;
 *) die "--size must be 1024x768 or 1920x1080" ;;
 esac
+if ((cirrus)); then
+    [[ $size == 1024x768 ]] || die "--display cirrus is 1024x768 only"
+    display=(-device "cirrus-vga,romfile=")
+fi
 
 if [[ -z $workdir ]]; then
     workdir=$(mktemp -d "${TMPDIR:-/tmp}/thinshadow-board.XXXXXX")

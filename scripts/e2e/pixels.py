@@ -70,7 +70,7 @@ def read_xwd(path):
 def load(path):
     with open(path, "rb") as f:
         magic = f.read(8)
-    if magic.startswith(b"\x89PNG"):
+    if magic.startswith(b"\x89PNG") or magic.startswith(b"P6"):
         return Image.open(path).convert("RGB")
     return read_xwd(path)
 
