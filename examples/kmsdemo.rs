@@ -76,7 +76,11 @@ fn write_picture(args: &[String]) -> Result<(), String> {
         return Err("--picture A|B WxH OUT.ppm [--rgb565]".into());
     };
     let rgb = rest.iter().any(|a| a == "--rgb565");
-    let b = which == "B";
+    let b = match which.as_str() {
+        "A" => false,
+        "B" => true,
+        _ => return Err(format!("--picture: A or B, not {which}")),
+    };
     let (w, h) = size
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))

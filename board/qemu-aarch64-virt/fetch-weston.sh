@@ -139,9 +139,11 @@ fetch_pkgs() {
         fi
         deb=$(find "$WC/debs" -name "${n}_*.deb" | head -n 1)
         [[ -n $deb ]] || die "apt-get download $n left no ${n}_*.deb"
+        # (set -e does not reach here: callers test this function)
+        rm -rf "$PKGS/$n.tmp"
         mkdir -p "$PKGS/$n.tmp"
-        dpkg-deb -x "$deb" "$PKGS/$n.tmp"
-        mv "$PKGS/$n.tmp" "$PKGS/$n"
+        dpkg-deb -x "$deb" "$PKGS/$n.tmp" || die "could not unpack $deb"
+        mv "$PKGS/$n.tmp" "$PKGS/$n" || die "could not move $n into place"
         new=0
     done
     return $new
@@ -162,16 +164,12 @@ if ((refresh)) || ! cached_ok; then
     # shellcheck source=SCRIPTDIR/apt.sh
     . "$HERE/apt.sh"
     board_apt_config "$CACHE"
-    ((refresh)) && board_apt_update
+    # Lists as new as the mirror: a cached kernel means fetch.sh did not update them, and a
+    # dependency's old version may be gone from the mirror since.
+    board_apt_update
     rm -rf "$PKGS" "$WC/debs"
     mkdir -p "$PKGS" "$WC/debs"
-    if ! fetch_pkgs "${ROOTS[@]}" || [[ -z $(ls -A "$PKGS/weston") ]]; then
-        log "weston did not download with the lists at hand; apt-get update"
-        board_apt_update
-        rm -rf "$PKGS"
-        mkdir -p "$PKGS"
-        fetch_pkgs "${ROOTS[@]}" || true
-    fi
+    fetch_pkgs "${ROOTS[@]}" || true
     for n in "${ROOTS[@]}"; do
         [[ -n $(ls -A "$PKGS/$n") ]] || die "$n (arm64) did not download"
     done
@@ -188,6 +186,12 @@ if ((refresh)) || ! cached_ok; then
         mapfile -t used < <({ printf '%s\n' "${ROOTS[@]}"; cut -d' ' -f1 "$FILES.tmp"; } | sort -u)
     done
     mv "$FILES.tmp" "$FILES"
+    # Each wanted file was found (a package that moved one would otherwise show only in the guest).
+    for w in "${WANTED[@]}"; do
+        # shellcheck disable=SC2053 # $w is a glob
+        while read -r _ rel _; do [[ $rel == $w ]] && continue 2; done <"$FILES"
+        die "no $w in the packages fetched"
+    done
     # Only the packages in use stay.
     mapfile -t used < <({ printf '%s\n' "${ROOTS[@]}"; cut -d' ' -f1 "$FILES"; } | sort -u)
     for d in "$PKGS"/*/; do

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Pack the board's initramfs: busybox, kernel modules, the thinshadow binary and /init.
 #
-# Usage: board/qemu-aarch64-virt/mkinitramfs.sh [-o OUT.cpio.gz] [--extra DIR]... THINSHADOW_BINARY
+# Usage: board/qemu-aarch64-virt/mkinitramfs.sh [-o OUT.cpio.gz] [--extra DIR]... [--module M]...
+#        THINSHADOW_BINARY
 #
 # Modules (with every dependency from modules.dep, in load order; those built into the kernel are
 # skipped): virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci drm drm_kms_helper drm_shmem_helper
 # virtio_dma_buf virtio-gpu failover net_failover virtio_net uinput evdev virtio_input (the virtio
-# keyboard), plus bochs (for the 1920x1080 bochs-display) and cirrus (cirrus-vga: RGB565). BOARD_MODULES overrides the list. Compressed modules (.ko.xz/.zst/.gz) are
+# keyboard), plus bochs (for the 1920x1080 bochs-display). BOARD_MODULES overrides the list;
+# --module M adds one (M may name alternatives, A|B: the first this kernel has, e.g.
+# 'cirrus|cirrus-qemu' for cirrus-vga, renamed in newer kernels). Compressed modules (.ko.xz/.zst/.gz) are
 # unpacked on the host so busybox insmod can load them. --extra DIR copies DIR's tree into the image
 # (tests use it for pictures). Default output: board/qemu-aarch64-virt/out/initramfs.cpio.gz.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEFAULT_MODULES="virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci drm drm_kms_helper drm_shmem_helper
-virtio_dma_buf virtio-gpu failover net_failover virtio_net uinput evdev virtio_input bochs cirrus"
+virtio_dma_buf virtio-gpu failover net_failover virtio_net uinput evdev virtio_input bochs"
 MODULES=${BOARD_MODULES:-$DEFAULT_MODULES}
 
 log() { echo "mkinitramfs: $*" >&2; }
@@ -27,6 +30,7 @@ while (($#)); do
     case $1 in
     -o) out=$2; shift 2 ;;
     --extra) extras+=("$2"); shift 2 ;;
+    --module) MODULES+=" $2"; shift 2 ;;
     -h | --help) usage ;;
     -*) die "unknown option $1" ;;
     *) [[ -z $bin ]] || die "one binary only"; bin=$1; shift ;;
@@ -74,15 +78,22 @@ add_module() { # path
     for ((i = ${#ds[@]} - 1; i >= 0; i--)); do add_module "${ds[i]}"; done
     order+=("$p")
 }
-for m in $MODULES; do
-    key=${m//-/_}
-    if [[ -n ${path_of[$key]:-} ]]; then
-        add_module "${path_of[$key]}"
-    elif [[ -n ${builtin[$key]:-} ]]; then
-        log "$m is built into $KVER"
-    else
-        die "module $m is neither in modules.dep nor modules.builtin of $KVER"
-    fi
+for alternatives in $MODULES; do
+    found=
+    IFS='|' read -ra names <<<"$alternatives"
+    for m in "${names[@]}"; do
+        key=${m//-/_}
+        if [[ -n ${path_of[$key]:-} ]]; then
+            add_module "${path_of[$key]}"
+        elif [[ -n ${builtin[$key]:-} ]]; then
+            log "$m is built into $KVER"
+        else
+            continue
+        fi
+        found=1
+        break
+    done
+    [[ -n $found ]] || die "module $alternatives is neither in modules.dep nor modules.builtin of $KVER"
 done
 
 # --- stage ---
