@@ -76,8 +76,7 @@ if ((rgb565)); then
         qemu-aarch64-static "$KMSDEMO_BIN" --picture "$p" "${W}x$H" "$work/demo-$p.ppm" --rgb565
     done
     extras+=(--module 'cirrus|cirrus-qemu')
-fi
-if ((!rgb565)); then
+else
     # Weston and exactly the libraries it loads (fetched once, cached); its size is printed.
     "$BOARD/fetch-weston.sh" --stage "$work/weston" >/dev/null
     extras+=(--extra "$work/weston")

@@ -176,13 +176,8 @@ impl Synced {
     }
 }
 
-#[test]
-fn a_scrolled_region_is_copied_and_only_new_rows_are_encoded() {
-    let mut s = Synced::new(7);
-    let (_, copies) = s.sync();
-    assert!(copies.is_empty());
-    assert!(s.client == s.source);
-
+/// Rows 40..340 of columns 64..448 scrolled up by 6: one copy; the scan's rectangles returned.
+fn scroll_is_copied(s: &mut Synced) -> Vec<Rect> {
     scroll(&mut s.source, &mut s.rng, (64, 448), (40, 340), 6);
     let (rects, copies) = s.sync();
     assert_eq!(
@@ -193,6 +188,17 @@ fn a_scrolled_region_is_copied_and_only_new_rows_are_encoded() {
             src_y: 46
         }]
     );
+    rects
+}
+
+#[test]
+fn a_scrolled_region_is_copied_and_only_new_rows_are_encoded() {
+    let mut s = Synced::new(7);
+    let (_, copies) = s.sync();
+    assert!(copies.is_empty());
+    assert!(s.client == s.source);
+
+    let rects = scroll_is_copied(&mut s);
     let encoded: u32 = rects.iter().map(|r| u32::from(r.w) * u32::from(r.h)).sum();
     assert_eq!(encoded, 384 * 6, "only the 6 uncovered rows: {rects:?}");
     assert!(s.client == s.source);
@@ -266,16 +272,7 @@ fn sampled_scans_find_the_same_copies_and_none_on_a_still_screen() {
     for _ in 0..20 {
         assert_eq!(s.sync(), (vec![], vec![]));
     }
-    scroll(&mut s.source, &mut s.rng, (64, 448), (40, 340), 6);
-    let (_, copies) = s.sync();
-    assert_eq!(
-        copies,
-        vec![CopyRect {
-            dst: Rect::new(64, 40, 384, 294),
-            src_x: 64,
-            src_y: 46
-        }]
-    );
+    scroll_is_copied(&mut s);
     // A sample row may miss the rows a copy left; within a stride of scans all is sent.
     for _ in 0..SAMPLE_STRIDE {
         s.sync();
