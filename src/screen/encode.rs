@@ -22,6 +22,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::convert::Converter;
 use super::damage::TILE;
 use super::frame::{Frame, PixelFormat, Rect};
+use super::mppc::Mppc64;
 use super::planar_rle::encode_plane;
 use super::rle_guess::rle_pays;
 
@@ -127,28 +128,37 @@ pub struct BitmapEncoder {
 /// A bulk compressor and the type it announces in each fragment.
 pub(crate) struct Bulk {
     kind: CompressionType,
-    compressor: Box<BulkCompressor>,
+    engine: Engine,
+}
+
+enum Engine {
+    /// Ours (`mppc.rs`): what every client that takes RDP 5 or later gets.
+    Mppc(Box<Mppc64>),
+    /// IronRDP's NCRUSH (RDP 6): a third fewer bytes, several times the CPU.
+    Ncrush(Box<BulkCompressor>),
 }
 
 impl Bulk {
     /// The compressor for a client that names `kind` in its Client Info PDU, if it gets one.
     /// RDP 4's 8 KB history is smaller than one fragment (IronRDP's MPPC-8K then writes streams
-    /// a client cannot expand): such a client gets plain updates. RDP 6.1 clients get NCRUSH
-    /// (RDP 6, what FreeRDP's shadow server sends too): ironrdp-bulk 0.2's XCRUSH would save a
-    /// third more (17.5 against 24.5 KB a frame, benches/replay.rs) but panics with an index
-    /// out of bounds once its 2 MB history wraps (xcrush/mod.rs:808).
-    pub(crate) fn for_client(kind: CompressionType) -> Option<Bulk> {
-        let (kind, level) = match kind {
-            CompressionType::K8 => return None,
-            CompressionType::K64 => (CompressionType::K64, BulkType::Rdp5),
-            CompressionType::Rdp6 | CompressionType::Rdp61 => {
-                (CompressionType::Rdp6, BulkType::Rdp6)
-            }
-        };
-        Some(Bulk {
-            kind,
-            compressor: Box::new(BulkCompressor::new(level)),
-        })
+    /// a client cannot expand): such a client gets plain updates. Every later type includes
+    /// RDP 5 (MPPC, 64 KB history): a client names the highest it takes (MS-RDPBCGR 3.1.8).
+    /// `ncrush`: RDP 6 for clients that take it, fewer bytes for much more CPU (FreeRDP's shadow
+    /// server sends it). RDP 6.1 clients get RDP 6 then: ironrdp-bulk 0.2's XCRUSH panics with an
+    /// index out of bounds once its 2 MB history wraps (xcrush/mod.rs:808).
+    pub(crate) fn for_client(kind: CompressionType, ncrush: bool) -> Option<Bulk> {
+        let rdp6 = matches!(kind, CompressionType::Rdp6 | CompressionType::Rdp61);
+        match kind {
+            CompressionType::K8 => None,
+            _ if rdp6 && ncrush => Some(Bulk {
+                kind: CompressionType::Rdp6,
+                engine: Engine::Ncrush(Box::new(BulkCompressor::new(BulkType::Rdp6))),
+            }),
+            _ => Some(Bulk {
+                kind: CompressionType::K64,
+                engine: Engine::Mppc(Box::default()),
+            }),
+        }
     }
 }
 
@@ -254,7 +264,7 @@ impl BitmapEncoder {
     /// decompression history per connection: call this once per connection, before its first
     /// update, and not again on a reactivation.
     pub fn set_compression(&mut self, kind: Option<CompressionType>) {
-        self.bulk = kind.and_then(Bulk::for_client);
+        self.bulk = kind.and_then(|k| Bulk::for_client(k, false));
     }
 
     /// Whether `encode` records the hash of each whole tile-row segment it sends
@@ -615,8 +625,17 @@ fn compress<'a>(
     bulk: &'a mut Bulk,
     data: &'a [u8],
 ) -> Result<(Option<CompressionFlags>, &'a [u8]), EncodeError> {
-    let (len, flags) = bulk
-        .compressor
+    let compressor = match &mut bulk.engine {
+        // Never longer than `data` (else None: sent as it is).
+        Engine::Mppc(mppc) => {
+            return Ok(match mppc.compress(data) {
+                Some(flags) => (Some(CompressionFlags::from_bits_retain(flags)), mppc.output()),
+                None => (None, data),
+            });
+        }
+        Engine::Ncrush(c) => c,
+    };
+    let (len, flags) = compressor
         .compress(data)
         .map_err(|e| EncodeError::Codec {
             what: "bulk compression",
@@ -638,7 +657,7 @@ fn compress<'a>(
             detail: format!("{} bytes became {len}", data.len()),
         });
     }
-    let sent = bulk.compressor.compressed_data(len);
+    let sent = compressor.compressed_data(len);
     Ok((Some(CompressionFlags::from_bits_retain(flags)), sent))
 }
 

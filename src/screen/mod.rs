@@ -23,6 +23,7 @@ mod frame;
 mod kms;
 pub(crate) mod kms_core;
 mod moves;
+mod mppc;
 mod orders;
 mod panel;
 pub mod placeholder;
