@@ -320,15 +320,29 @@ fn a_sampled_scan_finds_a_text_line_within_three_scans() {
 }
 
 #[test]
-fn a_sampled_scan_rehashes_the_neighbours_of_a_changed_tile() {
+fn a_sampled_scan_looks_closer_at_the_neighbours_of_a_changed_tile() {
     let mut pic = Pic::new(640, 480, 0, PixelFormat::XRGB8888);
     let mut d = sampled(&pic);
     let phase = SAMPLE_ORDER[d.scans % SAMPLE_ORDER.len()];
-    // One change on this scan's sample row in tile (2, 2), one off it in the tile below.
+    let near_row = (phase + NEIGHBOUR_STRIDE / 2) % NEIGHBOUR_STRIDE + NEIGHBOUR_STRIDE;
+    // One change on this scan's sample row in tile (2, 2); in the tile below, one on a row
+    // its neighbours get (never the sample row: another residue mod 4), found at once.
     pic.poke(150, 128 + phase);
-    pic.poke(150, 192 + (phase + 1) % SAMPLE_STRIDE);
+    pic.poke(150, 192 + near_row);
     let rects = pic.scan(&mut d);
-    assert_eq!(rects.len(), 2, "{rects:?}");
+    assert_eq!(
+        rects,
+        vec![r(128, 128 + phase, 64, 1), r(128, 192 + near_row, 64, 1)]
+    );
+    // Off those rows (and off the sample row), a neighbour's change waits for the sample rows.
+    let phase = SAMPLE_ORDER[d.scans % SAMPLE_ORDER.len()];
+    let off_row = (phase + NEIGHBOUR_STRIDE / 2 + 1) % NEIGHBOUR_STRIDE + 2 * NEIGHBOUR_STRIDE;
+    pic.poke(150, 128 + phase);
+    pic.poke(150, 192 + off_row);
+    assert_eq!(pic.scan(&mut d), vec![r(128, 128 + phase, 64, 1)]);
+    let (took, rects) = scans_until_reported(&pic, &mut d, usize::from(SAMPLE_STRIDE));
+    assert!(took < usize::from(SAMPLE_STRIDE), "took {took}");
+    assert_eq!(rects, vec![r(128, 192 + off_row, 64, 1)]);
     // Invalidated tiles come back at the next scan whatever the sample row.
     d.invalidate(r(0, 0, 64, 64));
     assert_eq!(pic.scan(&mut d), vec![r(0, 0, 64, 64)]);

@@ -629,18 +629,19 @@ fn compress<'a>(
         // Never longer than `data` (else None: sent as it is).
         Engine::Mppc(mppc) => {
             return Ok(match mppc.compress(data) {
-                Some(flags) => (Some(CompressionFlags::from_bits_retain(flags)), mppc.output()),
+                Some(flags) => (
+                    Some(CompressionFlags::from_bits_retain(flags)),
+                    mppc.output(),
+                ),
                 None => (None, data),
             });
         }
         Engine::Ncrush(c) => c,
     };
-    let (len, flags) = compressor
-        .compress(data)
-        .map_err(|e| EncodeError::Codec {
-            what: "bulk compression",
-            detail: e.to_string(),
-        })?;
+    let (len, flags) = compressor.compress(data).map_err(|e| EncodeError::Codec {
+        what: "bulk compression",
+        detail: e.to_string(),
+    })?;
     // The type bits come from `kind`; only COMPRESSED, AT_FRONT and FLUSHED go here.
     let flags = (flags & 0xE0) as u8;
     if flags == 0 {

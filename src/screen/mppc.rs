@@ -83,8 +83,14 @@ impl Mppc64 {
     }
 }
 
-fn hash3(h: &[u8], pos: usize) -> usize {
-    let v = u32::from(h[pos]) | u32::from(h[pos + 1]) << 8 | u32::from(h[pos + 2]) << 16;
+/// The 3 bytes at `pos` (the history always has one more byte after a fragment's end).
+fn load3(h: &[u8], pos: usize) -> u32 {
+    let mut four = [0; 4];
+    four.copy_from_slice(&h[pos..pos + 4]);
+    u32::from_le_bytes(four) & 0x00FF_FFFF
+}
+
+fn hash3(v: u32) -> usize {
     (v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize
 }
 
@@ -116,11 +122,12 @@ fn encode(h: &[u8], table: &mut [u16], start: usize, end: usize, out: &mut Vec<u
     let mut pos = start;
     while pos < end {
         if pos + 3 <= end {
-            let key = hash3(h, pos);
+            let here = load3(h, pos);
+            let key = hash3(here);
             let cand = usize::from(table[key]);
             // Positions fit u16: the history is 64 KB.
             table[key] = pos as u16;
-            if cand < pos && h[cand..cand + 3] == h[pos..pos + 3] {
+            if cand < pos && load3(h, cand) == here {
                 let len = 3 + match_len(h, cand + 3, pos + 3, end);
                 bits.copy_offset(pos - cand);
                 bits.match_length(len);
@@ -131,7 +138,7 @@ fn encode(h: &[u8], table: &mut [u16], start: usize, end: usize, out: &mut Vec<u
                     last.saturating_sub(4).max(pos + 1)
                 };
                 for p in from..last {
-                    table[hash3(h, p)] = p as u16;
+                    table[hash3(load3(h, p))] = p as u16;
                 }
                 pos += len;
                 if bits.len() >= limit {

@@ -83,7 +83,10 @@ fn noise_goes_as_it_is_and_the_history_stays_in_step() {
     let fragments = vec![text.clone(), random.clone(), text.clone(), random, text];
     let mut mppc = Mppc64::new();
     assert!(mppc.compress(&fragments[0]).is_some());
-    assert!(mppc.compress(&fragments[1]).is_none(), "noise does not shrink");
+    assert!(
+        mppc.compress(&fragments[1]).is_none(),
+        "noise does not shrink"
+    );
     round_trip(&fragments);
 }
 
@@ -95,8 +98,14 @@ fn a_restart_that_is_not_sent_does_not_leave_a_stale_front() {
     let mut fragments: Vec<Vec<u8>> = (0..7u64).map(|k| noise(10 + k, 2_000).repeat(4)).collect();
     let filled: usize = fragments.iter().map(Vec::len).sum();
     let noisy = noise(4, 10_000);
-    assert!(filled + noisy.len() + HISTORY_MARGIN >= HISTORY, "it restarts at the front");
-    assert!(filled + 5_000 + HISTORY_MARGIN < HISTORY, "the repeat fits at the old offset");
+    assert!(
+        filled + noisy.len() + HISTORY_MARGIN >= HISTORY,
+        "it restarts at the front"
+    );
+    assert!(
+        filled + 5_000 + HISTORY_MARGIN < HISTORY,
+        "the repeat fits at the old offset"
+    );
     fragments.push(noisy.clone());
     fragments.push(noisy[..5_000].to_vec());
     round_trip(&fragments);
