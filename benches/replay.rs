@@ -46,7 +46,8 @@ fn main() {
     let mut first = 0;
     let mut per_frame = Vec::new();
     let mut flag_counts = std::collections::BTreeMap::new();
-    // REPLAY_BULK=5|6|61: the encoder compresses as for a client asking for that type.
+    // REPLAY_BULK=5|6|61: the encoder compresses as for a client asking for that type (each
+    // gets MPPC-64K, see Bulk::for_client).
     let bulk = match std::env::var("REPLAY_BULK").as_deref() {
         Ok("5") => Some(CompressionType::K64),
         Ok("6") => Some(CompressionType::Rdp6),

@@ -8,7 +8,7 @@
 //!   clock's seconds), or `replay:FILE` (raw BGRX frames from `scripts/bench/bench.py frames`);
 //! - SAMPLING: `on` (the agent's sampled scans) or `off` (every row every scan, as before);
 //! - PHASES: `damage` (scan only), `all` (scan, then encode what it reported) or `bulk` (all,
-//!   then RDP 6 bulk compression, what xfreerdp asks for by default).
+//!   then bulk compression as for xfreerdp, which asks for RDP 6 and gets MPPC-64K).
 //!
 //! FRAMES 0 runs the setup alone, so (count(N) - count(0)) / N is the cost of one frame.
 

@@ -5,7 +5,7 @@
 # Usage: scripts/cost.sh [--frames N] [--target aarch64]
 #   Prints, per scenario (a still test card, one text line changing, the bench's workload) and
 #   size (1024x768, 1920x1080), the instructions per frame of the scan, of the encode and of the
-#   RDP 6 bulk compression of the encoder's output (what xfreerdp asks for by default), with
+#   bulk compression of the encoder's output (MPPC-64K, what every client from RDP 5 on gets), with
 #   the agent's sampled scans (on) and with every row hashed every scan (off, the old way).
 #   Each count is (run with N frames - run with 0 frames) / N.
 #   --target aarch64: the static aarch64 build under qemu-aarch64-static, counted with its

@@ -300,7 +300,7 @@ pub fn bulk(data: &[u8]) {
         .into_iter()
         .cycle();
 
-    let mut compressor = crate::screen::Bulk::for_client(kind, *pick >= 3);
+    let mut compressor = crate::screen::Bulk::for_client(kind);
     let mut client = ironrdp_bulk::BulkCompressor::new(match kind {
         CompressionType::K64 => ironrdp_bulk::CompressionType::Rdp5,
         _ => ironrdp_bulk::CompressionType::Rdp6,

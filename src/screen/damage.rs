@@ -10,9 +10,10 @@
 //!
 //! Sampled scans (`set_sampling`, what the agent uses): a still screen should cost almost
 //! nothing. Each scan hashes one row in `SAMPLE_STRIDE`, a different one each time (x11vnc's
-//! scan-line idea), and only the tiles where a sampled row changed, and their neighbours, are
-//! hashed in full. Every row is looked at once per `SAMPLE_STRIDE` scans; a change of 6 or
-//! more rows (a text line, a cursor) is seen within 3 scans, one of 16 rows at the next.
+//! scan-line idea), and only the tiles where a sampled row changed are hashed in full; their
+//! neighbours get one row in `NEIGHBOUR_STRIDE` first, and the full hash if one of those
+//! changed. Every row is looked at once per `SAMPLE_STRIDE` scans; a change of 6 or more rows
+//! (a text line, a cursor) is seen within 3 scans, one of 16 rows at the next.
 
 use xxhash_rust::xxh3::xxh3_64;
 

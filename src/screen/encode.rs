@@ -6,7 +6,6 @@
 
 use core::fmt;
 
-use ironrdp_bulk::{BulkCompressor, CompressionType as BulkType, flags as bulk_flags};
 use ironrdp_core::{Encode as _, WriteCursor};
 use ironrdp_pdu::bitmap::rdp6::{BitmapStreamHeader, ColorPlaneDefinition};
 use ironrdp_pdu::bitmap::{BitmapData, BitmapUpdateData, CompressedDataHeader, Compression};
@@ -125,38 +124,23 @@ pub struct BitmapEncoder {
     pub(super) cache: Option<super::encode_cached::TileCache>,
 }
 
-/// A bulk compressor and the type it announces in each fragment.
+/// The bulk compressor of a connection (RDP 5: MPPC with a 64 KB history, `mppc.rs`).
 pub(crate) struct Bulk {
-    kind: CompressionType,
-    engine: Engine,
-}
-
-enum Engine {
-    /// Ours (`mppc.rs`): what every client that takes RDP 5 or later gets.
-    Mppc(Box<Mppc64>),
-    /// IronRDP's NCRUSH (RDP 6): a third fewer bytes, several times the CPU.
-    Ncrush(Box<BulkCompressor>),
+    mppc: Box<Mppc64>,
 }
 
 impl Bulk {
     /// The compressor for a client that names `kind` in its Client Info PDU, if it gets one.
-    /// RDP 4's 8 KB history is smaller than one fragment (IronRDP's MPPC-8K then writes streams
-    /// a client cannot expand): such a client gets plain updates. Every later type includes
-    /// RDP 5 (MPPC, 64 KB history): a client names the highest it takes (MS-RDPBCGR 3.1.8).
-    /// `ncrush`: RDP 6 for clients that take it, fewer bytes for much more CPU (FreeRDP's shadow
-    /// server sends it). RDP 6.1 clients get RDP 6 then: ironrdp-bulk 0.2's XCRUSH panics with an
-    /// index out of bounds once its 2 MB history wraps (xcrush/mod.rs:808).
-    pub(crate) fn for_client(kind: CompressionType, ncrush: bool) -> Option<Bulk> {
-        let rdp6 = matches!(kind, CompressionType::Rdp6 | CompressionType::Rdp61);
+    /// Every type from RDP 5 on includes it (a client names the highest it takes, MS-RDPBCGR
+    /// 3.1.8). RDP 4's 8 KB history is smaller than one fragment: such a client gets plain
+    /// updates. RDP 6 (NCRUSH, what FreeRDP's shadow server sends) would save a third of the
+    /// bytes on the bench's workload but cost more CPU than everything else the agent does
+    /// (ironrdp-bulk's port: 0.27 s of 0.83 s; with ours 0.08 s, see mppc.rs).
+    pub(crate) fn for_client(kind: CompressionType) -> Option<Bulk> {
         match kind {
             CompressionType::K8 => None,
-            _ if rdp6 && ncrush => Some(Bulk {
-                kind: CompressionType::Rdp6,
-                engine: Engine::Ncrush(Box::new(BulkCompressor::new(BulkType::Rdp6))),
-            }),
             _ => Some(Bulk {
-                kind: CompressionType::K64,
-                engine: Engine::Mppc(Box::default()),
+                mppc: Box::default(),
             }),
         }
     }
@@ -264,7 +248,7 @@ impl BitmapEncoder {
     /// decompression history per connection: call this once per connection, before its first
     /// update, and not again on a reactivation.
     pub fn set_compression(&mut self, kind: Option<CompressionType>) {
-        self.bulk = kind.and_then(|k| Bulk::for_client(k, false));
+        self.bulk = kind.and_then(Bulk::for_client);
     }
 
     /// Whether `encode` records the hash of each whole tile-row segment it sends
@@ -583,7 +567,6 @@ pub(crate) fn fragment(
         .len()
         .div_ceil(MAX_FRAGMENT_PAYLOAD)
         .saturating_sub(1);
-    let kind = bulk.as_ref().map(|b| b.kind);
     for (i, data) in update.chunks(MAX_FRAGMENT_PAYLOAD).enumerate() {
         let fragmentation = match (i, last) {
             (_, 0) => Fragmentation::Single,
@@ -592,14 +575,14 @@ pub(crate) fn fragment(
             _ => Fragmentation::Next,
         };
         let (flags, data) = match bulk.as_deref_mut() {
-            Some(bulk) => compress(bulk, data)?,
+            Some(bulk) => compress(bulk, data),
             None => (None, data),
         };
         let pdu = FastPathUpdatePdu {
             fragmentation,
             update_code,
             compression_flags: flags,
-            compression_type: flags.and(kind),
+            compression_type: flags.map(|_| CompressionType::K64),
             data,
         };
         write_pdu(&pdu, out)?;
@@ -620,46 +603,15 @@ pub(crate) fn write_pdu(pdu: &FastPathUpdatePdu<'_>, out: &mut Vec<u8>) -> Resul
 }
 
 /// One fragment through the bulk compressor: its flags for the fast-path header (None: sent
-/// as it is, no compression header) and the bytes to send.
-fn compress<'a>(
-    bulk: &'a mut Bulk,
-    data: &'a [u8],
-) -> Result<(Option<CompressionFlags>, &'a [u8]), EncodeError> {
-    let compressor = match &mut bulk.engine {
-        // Never longer than `data` (else None: sent as it is).
-        Engine::Mppc(mppc) => {
-            return Ok(match mppc.compress(data) {
-                Some(flags) => (
-                    Some(CompressionFlags::from_bits_retain(flags)),
-                    mppc.output(),
-                ),
-                None => (None, data),
-            });
-        }
-        Engine::Ncrush(c) => c,
-    };
-    let (len, flags) = compressor.compress(data).map_err(|e| EncodeError::Codec {
-        what: "bulk compression",
-        detail: e.to_string(),
-    })?;
-    // The type bits come from `kind`; only COMPRESSED, AT_FRONT and FLUSHED go here.
-    let flags = (flags & 0xE0) as u8;
-    if flags == 0 {
-        return Ok((None, data));
+/// as it is, no compression header) and the bytes to send, never more than `data`.
+fn compress<'a>(bulk: &'a mut Bulk, data: &'a [u8]) -> (Option<CompressionFlags>, &'a [u8]) {
+    match bulk.mppc.compress(data) {
+        Some(flags) => (
+            Some(CompressionFlags::from_bits_retain(flags)),
+            bulk.mppc.output(),
+        ),
+        None => (None, data),
     }
-    if u32::from(flags) & bulk_flags::PACKET_COMPRESSED == 0 {
-        return Ok((Some(CompressionFlags::from_bits_retain(flags)), data));
-    }
-    // The compressors flush rather than grow a fragment; should one not, the fragment must
-    // still fit its frame (`encode` then turns compression off for the connection).
-    if len > MAX_FRAGMENT_PAYLOAD {
-        return Err(EncodeError::Codec {
-            what: "bulk compression",
-            detail: format!("{} bytes became {len}", data.len()),
-        });
-    }
-    let sent = compressor.compressed_data(len);
-    Ok((Some(CompressionFlags::from_bits_retain(flags)), sent))
 }
 
 #[cfg(test)]
